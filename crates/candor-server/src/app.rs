@@ -1,0 +1,82 @@
+//! `Application::build` binds the listener and starts the background work; `main` and
+//! the tests both go through it.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::consent_writer::ConsentWriter;
+use crate::instance::Instance;
+use crate::notice_cache::NoticeCache;
+use crate::state::AppState;
+
+/// A bound, ready-to-run candor server.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Binds the configured address (port 0 picks a free one), loads the current notice
+    /// and starts the background tasks.
+    pub async fn build(instance: Instance) -> anyhow::Result<Application> {
+        let Instance { settings, store, signer, pseudonyms } = instance;
+        let listener = TcpListener::bind(&settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+        let notices = NoticeCache::default();
+        notices.refresh(&store).await?;
+        tokio::spawn(notices.clone().watch(store.clone()));
+        let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone());
+        let public_url = settings.public_url(addr);
+        let state = AppState::new(store, signer, pseudonyms, notices, writer, settings, public_url);
+        let router = crate::http::app(state.clone());
+        Ok(Application { listener, addr, router, state })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The shared state (tests use it to reach the store).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, finishing requests in flight.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let store = self.state.store().clone();
+        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await?;
+        store.close().await;
+        Ok(())
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,286 @@
+//! `candor bench`: the benchmarks of BENCHMARKS.md. Each figure is printed beside a
+//! baseline measured in the same run, as a ratio, because these machines are noisy.
+//!
+//! The server runs as a child process (`candor serve`), so its memory is measured alone
+//! and the load goes over real loopback HTTP.
+
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use candor_privacy::ApiKeySecret;
+use candor_store::{ApiKeyRow, now_ms};
+use futures::StreamExt;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::config::FlagOverrides;
+use crate::instance::{self, Instance, audit_entry};
+
+/// Which benchmark to run.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Which {
+    /// Consent writes and current-state reads over HTTP, with durable commits.
+    Consent,
+}
+
+/// Latency summary of one phase.
+struct Phase {
+    requests: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let mut sorted = self.latencies.clone();
+        sorted.sort();
+        sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+    }
+}
+
+/// Runs a benchmark and prints its table.
+pub async fn run(which: Which, requests: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
+    match which {
+        Which::Consent => consent(requests.max(100), concurrency.max(1)).await,
+    }
+}
+
+async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    eprintln!("bench: instance in {}", dir.path().display());
+    instance::init(dir.path(), FlagOverrides::default()).await?;
+    let key = create_key(dir.path(), &["consent"]).await?;
+
+    let mut server = Server::start(dir.path()).await?;
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let idle_rss = server.rss_kib("VmRSS");
+
+    let version: i64 = client.get(format!("{base}/v1/notice")).send().await?.json::<serde_json::Value>().await?["version"]
+        .as_i64()
+        .context("notice version")?;
+    let write = |i: usize| {
+        let client = client.clone();
+        let (base, key) = (base.clone(), key.clone());
+        async move {
+            let body = serde_json::json!({
+                "subject": format!("bench-subject-{i}"),
+                "choices": {"newsletter": i % 2 == 0, "personalization": true, "analytics": i % 3 == 0},
+                "notice_version": version,
+                "source": "api",
+            });
+            let r = client.post(format!("{base}/v1/consents")).bearer_auth(&key).json(&body).send().await?;
+            anyhow::ensure!(r.status() == 201, "consent write answered {}", r.status());
+            Ok(())
+        }
+    };
+    eprintln!("bench: warm-up");
+    drive(requests / 10, concurrency, |i| write(requests + i)).await?;
+    eprintln!("bench: {requests} consent writes, {concurrency} clients");
+    let writes = drive(requests, concurrency, write).await?;
+    let read = |i: usize| {
+        let client = client.clone();
+        let (base, key) = (base.clone(), key.clone());
+        async move {
+            let r = client.get(format!("{base}/v1/subjects/bench-subject-{i}/consents")).bearer_auth(&key).send().await?;
+            anyhow::ensure!(r.status() == 200, "consent read answered {}", r.status());
+            r.bytes().await?;
+            Ok(())
+        }
+    };
+    eprintln!("bench: {requests} current-state reads");
+    let reads = drive(requests, concurrency, read).await?;
+    let health = |_| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let r = client.get(format!("{base}/healthz")).send().await?;
+            anyhow::ensure!(r.status() == 200, "healthz answered {}", r.status());
+            r.bytes().await?;
+            Ok(())
+        }
+    };
+    eprintln!("bench: {requests} /healthz");
+    let healthz = drive(requests, concurrency, health).await?;
+    let peak_rss = server.rss_kib("VmHWM");
+    server.stop().await;
+
+    let baseline_rows = requests.min(5_000);
+    eprintln!("bench: baseline, {baseline_rows} one-row durable inserts");
+    let baseline = bare_inserts(dir.path(), baseline_rows).await?;
+
+    println!("\ncandor bench consent — {requests} requests per phase, {concurrency} concurrent clients, SQLite (WAL, synchronous=FULL)\n");
+    println!("| measure | candor | baseline | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| durable consent writes/s (HTTP) vs bare one-row durable inserts/s | {:.0} | {:.0} | {:.2} |",
+        writes.rate(),
+        baseline.rate(),
+        writes.rate() / baseline.rate()
+    );
+    println!(
+        "| write latency p50 / p99 (ms) | {:.2} / {:.2} | {:.3} / {:.3} | |",
+        ms(writes.percentile(0.5)),
+        ms(writes.percentile(0.99)),
+        ms(baseline.percentile(0.5)),
+        ms(baseline.percentile(0.99))
+    );
+    println!(
+        "| current-state reads/s vs /healthz/s | {:.0} | {:.0} | {:.2} |",
+        reads.rate(),
+        healthz.rate(),
+        reads.rate() / healthz.rate()
+    );
+    println!(
+        "| read latency p50 / p99 (ms) | {:.2} / {:.2} | {:.2} / {:.2} | |",
+        ms(reads.percentile(0.5)),
+        ms(reads.percentile(0.99)),
+        ms(healthz.percentile(0.5)),
+        ms(healthz.percentile(0.99))
+    );
+    println!("| server RSS idle / peak (MiB) | {:.1} / {:.1} | | |", idle_rss as f64 / 1024.0, peak_rss as f64 / 1024.0);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Runs `n` calls of `task` with `concurrency` in flight, timing each.
+async fn drive<F, Fut>(n: usize, concurrency: usize, task: F) -> anyhow::Result<Phase>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let start = Instant::now();
+    let results: Vec<anyhow::Result<Duration>> = futures::stream::iter(0..n)
+        .map(|i| {
+            let fut = task(i);
+            async move {
+                let t = Instant::now();
+                fut.await?;
+                Ok(t.elapsed())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = start.elapsed();
+    let latencies = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Phase { requests: n, elapsed, latencies })
+}
+
+async fn create_key(dir: &Path, scopes: &[&str]) -> anyhow::Result<String> {
+    let instance = Instance::open(crate::config::Settings::load(dir, FlagOverrides::default())?).await?;
+    let secret = ApiKeySecret::generate();
+    let row = ApiKeyRow {
+        id: secret.id.clone(),
+        name: "bench".into(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        secret_hash: secret.hash.to_vec(),
+        created_at: now_ms(),
+        revoked_at: None,
+    };
+    let audit = audit_entry("cli", "key.created", None, serde_json::json!({"key": row.id}));
+    instance.store.create_api_key(&row, &instance.chain(), audit).await?;
+    instance.store.close().await;
+    Ok(secret.token)
+}
+
+/// The baseline: the same ledger rows inserted one per durable transaction, by one
+/// writer, into a fresh database with the same schema.
+async fn bare_inserts(dir: &Path, rows: usize) -> anyhow::Result<Phase> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("baseline.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+    sqlx::query(
+        "CREATE TABLE consent_records (pid BLOB NOT NULL, id TEXT NOT NULL, purpose TEXT NOT NULL, state TEXT NOT NULL, \
+         notice_version INTEGER NOT NULL, at INTEGER NOT NULL, source TEXT NOT NULL, method TEXT NOT NULL, proof TEXT NOT NULL, \
+         receipt_id TEXT NOT NULL, PRIMARY KEY (pid, id))",
+    )
+    .execute(&pool)
+    .await?;
+    let proof = serde_json::json!({"notice_sha256": "0".repeat(64), "user_agent": "bench", "page": null, "gpc": false}).to_string();
+    let mut latencies = Vec::with_capacity(rows);
+    let start = Instant::now();
+    for i in 0..rows {
+        let t = Instant::now();
+        let pid: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()).into();
+        sqlx::query("INSERT INTO consent_records VALUES ($1, $2, 'newsletter', 'granted', 1, $3, 'api', 'api', $4, $5)")
+            .bind(&pid[..])
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(now_ms())
+            .bind(&proof)
+            .bind(uuid::Uuid::now_v7().to_string())
+            .execute(&pool)
+            .await?;
+        latencies.push(t.elapsed());
+    }
+    let elapsed = start.elapsed();
+    pool.close().await;
+    Ok(Phase { requests: rows, elapsed, latencies })
+}
+
+/// A `candor serve` child process.
+struct Server {
+    child: tokio::process::Child,
+    addr: String,
+    pid: u32,
+}
+
+impl Server {
+    async fn start(dir: &Path) -> anyhow::Result<Server> {
+        let exe = std::env::current_exe()?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(dir)
+            .env("CANDOR_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let pid = child.id().context("server pid")?;
+        let mut lines = BufReader::new(child.stderr.take().context("server stderr")?).lines();
+        let addr = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(addr) = line.strip_prefix("candor is serving on http://") {
+                    return Ok(addr.trim().to_string());
+                }
+            }
+            anyhow::bail!("the server exited before serving")
+        })
+        .await
+        .context("the server did not start within 30 s")??;
+        // Keep draining stderr so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server { child, addr, pid })
+    }
+
+    /// A memory figure from /proc (VmRSS now, VmHWM peak), in KiB; 0 where unavailable.
+    fn rss_kib(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field).and_then(|v| v.trim_start_matches(':').split_whitespace().next()?.parse().ok()))
+            .unwrap_or(0)
+    }
+
+    async fn stop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+

@@ -1,0 +1,279 @@
+//! Recording consent with group commit. Consent is proof, so a write is acknowledged only
+//! after it is durable (SQLite `synchronous=FULL`, PostgreSQL commit). One task drains
+//! every request waiting at that moment into one transaction, so concurrent callers share
+//! one fsync instead of queueing for one each.
+
+use std::collections::{BTreeMap, HashMap};
+
+use candor_core::consent::{self, ConsentState, LatestRecord, Method, Source};
+use candor_privacy::audit::AuditChain;
+use candor_privacy::{Pid, ReceiptSigner};
+use candor_store::{ConsentRecord, ConsentRequest, PreparedConsent, Store, SubjectKind};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::{now_ms, rfc3339};
+use crate::error::{ApiError, FieldError};
+use crate::instance::audit_entry;
+use crate::notice_cache::{CurrentNotice, NoticeCache};
+
+/// At most this many requests share one transaction.
+const MAX_BATCH: usize = 256;
+
+/// One consent request, validated for shape, waiting to be recorded.
+#[derive(Debug)]
+pub struct ConsentJob {
+    /// The subject named.
+    pub pid: Pid,
+    /// Known or anonymous.
+    pub kind: SubjectKind,
+    /// Explicit choices.
+    pub choices: BTreeMap<String, bool>,
+    /// The notice version the subject saw.
+    pub notice_version: i64,
+    /// Where the choice was made.
+    pub source: Source,
+    /// Whether a Global Privacy Control signal came with it.
+    pub gpc: bool,
+    /// Who called (`key:<id>` or `public`).
+    pub actor: String,
+    /// Browser user agent, for the proof.
+    pub user_agent: Option<String>,
+    /// Page the choice was made on, for the proof.
+    pub page: Option<String>,
+}
+
+/// A signed consent receipt.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Receipt {
+    /// Receipt id (UUIDv7).
+    pub receipt_id: String,
+    /// When it was issued.
+    pub issued_at: String,
+    /// Who collects the data.
+    pub organization: ReceiptOrganization,
+    /// The subject's pseudonymous id (hex), never the external id.
+    pub subject: String,
+    /// The notice version the choices were made under.
+    pub notice_version: i64,
+    /// SHA-256 of that notice's exact text.
+    pub notice_sha256: String,
+    /// Where the choices were made.
+    pub source: String,
+    /// Every purpose with its state after this request.
+    pub purposes: Vec<ReceiptPurpose>,
+}
+
+/// The organization named on a receipt.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReceiptOrganization {
+    /// Name.
+    pub name: String,
+    /// Privacy contact.
+    pub contact: String,
+}
+
+/// One purpose on a receipt.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ReceiptPurpose {
+    /// Purpose id.
+    pub purpose: String,
+    /// Its legal basis.
+    pub legal_basis: String,
+    /// Its state after this request.
+    pub state: String,
+    /// Whether this request recorded it.
+    pub changed: bool,
+    /// How it was expressed, when recorded now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+}
+
+/// What a recorded request returns.
+#[derive(Debug)]
+pub struct ConsentOutcome {
+    /// The receipt.
+    pub receipt: Receipt,
+    /// The receipt as a compact JWS.
+    pub receipt_jws: String,
+    /// State per purpose after the write.
+    pub state: BTreeMap<String, String>,
+    /// Purposes to ask again about.
+    pub needs_reconsent: Vec<String>,
+}
+
+type Reply = oneshot::Sender<Result<ConsentOutcome, ApiError>>;
+
+/// Handle to the group-commit task.
+#[derive(Clone)]
+pub struct ConsentWriter {
+    tx: mpsc::Sender<(ConsentJob, Reply)>,
+}
+
+impl ConsentWriter {
+    /// Starts the writer task.
+    pub fn start(store: Store, signer: ReceiptSigner, notices: NoticeCache) -> ConsentWriter {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run(rx, store, signer, notices));
+        ConsentWriter { tx }
+    }
+
+    /// Records one request; returns once it is durable (or refused).
+    pub async fn submit(&self, job: ConsentJob) -> Result<ConsentOutcome, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send((job, reply)).await.map_err(|_| ApiError::unavailable("the consent writer stopped"))?;
+        answer.await.map_err(|_| ApiError::unavailable("the consent writer stopped"))?
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<(ConsentJob, Reply)>, store: Store, signer: ReceiptSigner, notices: NoticeCache) {
+    let chain = AuditChain::new(&signer);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let notice = notices.get();
+        let requests: Vec<ConsentRequest> =
+            batch.iter().map(|(job, _)| ConsentRequest { pid: job.pid, kind: job.kind }).collect();
+        let result = store
+            .record_consents(&requests, &chain, |i, target, current, latest| {
+                prepare(&batch[i].0, target, current, latest, notice.as_deref(), &signer)
+            })
+            .await;
+        match result {
+            Ok(outcomes) => {
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let unavailable = e.is_unavailable();
+                tracing::error!(error = %e, requests = batch.len(), "consent batch failed; nothing was recorded");
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(if unavailable {
+                        ApiError::unavailable("the database is unavailable; nothing was recorded, retry shortly")
+                    } else {
+                        ApiError::opaque_internal()
+                    }));
+                }
+            }
+        }
+        if notice.is_none_or(|n| notices.get().is_none_or(|m| m.version != n.version)) {
+            let _ = notices.refresh(&store).await;
+        }
+    }
+}
+
+fn to_rule(r: &ConsentRecord) -> Option<LatestRecord> {
+    Some(LatestRecord {
+        state: ConsentState::parse(&r.state)?,
+        notice_version: r.notice_version,
+        at_ms: r.at,
+        method: Method::parse(&r.method)?,
+    })
+}
+
+/// The effective state name of every purpose of the notice.
+pub fn effective_states(notice: &CurrentNotice, latest: &HashMap<String, LatestRecord>) -> BTreeMap<String, String> {
+    notice
+        .notice
+        .purposes
+        .iter()
+        .map(|p| {
+            let state = match latest.get(&p.id) {
+                Some(r) if !p.legal_basis.always_on() => r.state,
+                _ => consent::default_state(p),
+            };
+            (p.id.clone(), state.as_str().to_string())
+        })
+        .collect()
+}
+
+/// Converts stored newest rows into the rules' view.
+pub fn rules_view(latest: &HashMap<String, ConsentRecord>) -> HashMap<String, LatestRecord> {
+    latest.iter().filter_map(|(p, r)| Some((p.clone(), to_rule(r)?))).collect()
+}
+
+fn prepare(
+    job: &ConsentJob,
+    target: Pid,
+    current: i64,
+    latest: HashMap<String, ConsentRecord>,
+    notice: Option<&CurrentNotice>,
+    signer: &ReceiptSigner,
+) -> Result<(PreparedConsent, ConsentOutcome), ApiError> {
+    if job.notice_version != current {
+        return Err(ApiError::stale_notice(job.notice_version, current));
+    }
+    let Some(notice) = notice.filter(|n| n.version == current) else {
+        return Err(ApiError::unavailable("a new notice version is being loaded; retry shortly"));
+    };
+    let mut rules = rules_view(&latest);
+    let decisions = consent::decide(&notice.notice, &rules, &job.choices, job.gpc, job.source).map_err(|errors| {
+        let errors: Vec<FieldError> =
+            errors.into_iter().map(|e| FieldError::new(format!("choices.{}", e.purpose), e.reason)).collect();
+        ApiError::invalid("some choices cannot be recorded", errors)
+    })?;
+
+    let at = now_ms();
+    let receipt_id = uuid::Uuid::now_v7().to_string();
+    let proof = serde_json::json!({
+        "notice_sha256": notice.sha256,
+        "user_agent": job.user_agent,
+        "page": job.page,
+        "gpc": job.gpc,
+    })
+    .to_string();
+    let rows: Vec<ConsentRecord> = decisions
+        .iter()
+        .map(|d| ConsentRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            purpose: d.purpose.clone(),
+            state: d.state.as_str().to_string(),
+            notice_version: current,
+            at,
+            source: job.source.as_str().to_string(),
+            method: d.method.as_str().to_string(),
+            proof: proof.clone(),
+            receipt_id: receipt_id.clone(),
+        })
+        .collect();
+    for d in &decisions {
+        rules.insert(d.purpose.clone(), LatestRecord { state: d.state, notice_version: current, at_ms: at, method: d.method });
+    }
+    let state = effective_states(notice, &rules);
+    let needs_reconsent = consent::needs_reconsent(&notice.notice, &notice.last_material, &rules, at);
+    let org = &notice.notice.organization;
+    let receipt = Receipt {
+        receipt_id: receipt_id.clone(),
+        issued_at: rfc3339(at),
+        organization: ReceiptOrganization { name: org.name.clone(), contact: org.contact.clone() },
+        subject: target.to_hex(),
+        notice_version: current,
+        notice_sha256: notice.sha256.clone(),
+        source: job.source.as_str().to_string(),
+        purposes: notice
+            .notice
+            .purposes
+            .iter()
+            .map(|p| {
+                let decided = decisions.iter().find(|d| d.purpose == p.id);
+                ReceiptPurpose {
+                    purpose: p.id.clone(),
+                    legal_basis: p.legal_basis.as_str().to_string(),
+                    state: state[&p.id].clone(),
+                    changed: decided.is_some(),
+                    method: decided.map(|d| d.method.as_str().to_string()),
+                }
+            })
+            .collect(),
+    };
+    let receipt_jws = signer.sign(&receipt);
+    let changes: BTreeMap<&str, &str> = decisions.iter().map(|d| (d.purpose.as_str(), d.state.as_str())).collect();
+    let audit = audit_entry(
+        &job.actor,
+        "consent.recorded",
+        Some(target),
+        serde_json::json!({"purposes": changes, "notice_version": current, "source": job.source.as_str(), "receipt_id": receipt_id}),
+    );
+    let prepared = PreparedConsent { rows, receipt_id, receipt_jws: receipt_jws.clone(), at, audit };
+    Ok((prepared, ConsentOutcome { receipt, receipt_jws, state, needs_reconsent }))
+}

@@ -1,0 +1,161 @@
+//! Extractors that turn bad input into precise problems: 400 for malformed JSON, 413
+//! for bodies over the limit, 422 with the path of each bad field, 401/403 for
+//! credentials.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use candor_privacy::ParsedApiKey;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Largest request body accepted anywhere (SPEC §4).
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Reads a whole body within the limit.
+async fn body_bytes<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!("the body is over the {MAX_BODY}-byte limit"))
+        } else {
+            ApiError::malformed(rejection.body_text())
+        }
+    })
+}
+
+/// A JSON body: 400 if it is not JSON, 422 (naming the field) if it has the wrong shape.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON with the error classes the API promises.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => {
+            de.end().map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
+            Ok(value)
+        }
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let field = if path == "." { "body".to_string() } else { path };
+                    Err(ApiError::invalid_field(field, strip_position(&inner.to_string())))
+                }
+                _ => Err(ApiError::malformed(format!("the body is not valid JSON: {inner}"))),
+            }
+        }
+    }
+}
+
+/// serde_json appends " at line 1 column 42"; the field path already says where.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// A UTF-8 text body (the catalog TOML).
+pub struct TextBody(pub String);
+
+impl<S: Send + Sync> FromRequest<S> for TextBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = body_bytes(req, state).await?;
+        String::from_utf8(bytes.to_vec())
+            .map(TextBody)
+            .map_err(|_| ApiError::malformed("the body is not UTF-8 text"))
+    }
+}
+
+/// Query parameters; 422 naming the parameter when they do not parse.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "query".to_string() } else { path };
+            ApiError::invalid_field(field, e.into_inner().to_string())
+        })
+    }
+}
+
+/// Who is calling: an API key (by id, with its scopes) or the public.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A valid, unrevoked API key.
+    Key {
+        /// Its public id.
+        id: String,
+        /// Its scopes.
+        scopes: Vec<String>,
+    },
+    /// No credentials.
+    Public,
+}
+
+impl Caller {
+    /// Requires `scope` (or `admin`): 401 without credentials, 403 without the scope.
+    pub fn require(&self, scope: &str) -> Result<String, ApiError> {
+        match self {
+            Caller::Public => Err(ApiError::unauthorized(format!(
+                "this route needs an API key with the `{scope}` scope (Authorization: Bearer …)"
+            ))),
+            Caller::Key { id, scopes } => {
+                if scopes.iter().any(|s| s == scope || s == "admin") {
+                    Ok(format!("key:{id}"))
+                } else {
+                    Err(ApiError::forbidden(format!("this API key lacks the `{scope}` scope")))
+                }
+            }
+        }
+    }
+
+    /// The audit actor name.
+    pub fn actor(&self) -> String {
+        match self {
+            Caller::Key { id, .. } => format!("key:{id}"),
+            Caller::Public => "public".to_string(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(AUTHORIZATION) else { return Ok(Caller::Public) };
+        let invalid = || ApiError::unauthorized("the API key is invalid or revoked");
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <key>`"))?;
+        let parsed = ParsedApiKey::parse(token.trim()).ok_or_else(invalid)?;
+        let row = state.store().api_key(parsed.id).await?.ok_or_else(invalid)?;
+        if row.revoked_at.is_some() || !parsed.matches(&row.secret_hash) {
+            return Err(invalid());
+        }
+        Ok(Caller::Key { id: row.id, scopes: row.scopes })
+    }
+}

@@ -1,0 +1,19 @@
+//! The candor server: configuration, startup, the HTTP API, background work and the CLI.
+//!
+//! Layout: `cli` parses the command line and dispatches to `commands/`; `app` builds the
+//! server; `http/` holds the routes (one file per resource in `http/api/`); the consent
+//! writer and notice cache are the background work.
+
+pub mod app;
+pub mod bench;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod consent_writer;
+pub mod error;
+pub mod http;
+pub mod instance;
+pub mod notice_cache;
+pub mod publish;
+pub mod state;

@@ -1,0 +1,5 @@
+//! The `candor` binary.
+
+fn main() -> std::process::ExitCode {
+    candor_server::cli::main()
+}

@@ -1,0 +1,89 @@
+//! Publishing a catalog as the next notice version, shared by `candor notice publish`
+//! and `POST /v1/notice/versions`.
+
+use candor_core::catalog::{Catalog, CatalogErrors};
+use candor_core::notice::{Notice, NoticeDiff, diff};
+use candor_privacy::sha256_hex;
+use candor_store::notices::NewNotice;
+use candor_privacy::audit::AuditChain;
+use candor_store::{Store, StoreError, now_ms};
+
+use crate::instance::audit_entry;
+
+/// What a publication did.
+#[derive(Debug, Clone, serde::Serialize, PartialEq)]
+pub struct PublishOutcome {
+    /// The current version afterwards.
+    pub version: i64,
+    /// Purposes materially changed (subjects who granted them are asked again).
+    pub material: Vec<String>,
+    /// True when the catalog said nothing new, so no version was made.
+    pub unchanged: bool,
+}
+
+/// Why a publication failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The catalog is invalid.
+    #[error("{0}")]
+    Invalid(CatalogErrors),
+    /// The store failed or another publisher won the race.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored notice could not be read.
+    #[error("stored notice {0} is unreadable: {1}")]
+    Corrupt(i64, serde_json::Error),
+}
+
+/// The canonical JSON text of a notice, stored and hashed as shown to people.
+pub fn notice_json(notice: &Notice) -> String {
+    serde_json::to_string(notice).expect("notice serializes")
+}
+
+/// The current notice and the diff from it to `catalog_toml`.
+pub async fn diff_to_current(
+    store: &Store,
+    catalog_toml: &str,
+) -> Result<(Option<i64>, Notice, NoticeDiff), PublishError> {
+    let catalog = Catalog::parse(catalog_toml).map_err(PublishError::Invalid)?;
+    let next = Notice::from_catalog(&catalog);
+    let (latest, previous) = match store.latest_notice_version().await? {
+        Some(v) => {
+            let stored = store.notice(v).await?.ok_or(StoreError::Conflict("notice vanished".into()))?;
+            (Some(v), serde_json::from_str::<Notice>(&stored.notice_json).map_err(|e| PublishError::Corrupt(v, e))?)
+        }
+        None => (None, Notice { organization: next.organization.clone(), purposes: Vec::new(), processors: Vec::new() }),
+    };
+    let d = diff(&previous, &next);
+    Ok((latest, next, d))
+}
+
+/// Validates `catalog_toml` and publishes it as the next version (unless it changes nothing).
+pub async fn publish(
+    store: &Store,
+    chain: &AuditChain<'_>,
+    catalog_toml: &str,
+    actor: &str,
+) -> Result<PublishOutcome, PublishError> {
+    let (latest, next, d) = diff_to_current(store, catalog_toml).await?;
+    let text = notice_json(&next);
+    if let Some(v) = latest {
+        let current = store.notice(v).await?.ok_or(StoreError::Conflict("notice vanished".into()))?;
+        if current.notice_json == text {
+            return Ok(PublishOutcome { version: v, material: Vec::new(), unchanged: true });
+        }
+    }
+    let material = d.material_purposes();
+    let material_json = serde_json::to_string(&material).expect("strings serialize");
+    let new = NewNotice {
+        catalog_toml,
+        notice_json: &text,
+        notice_sha256: &sha256_hex(text.as_bytes()),
+        material_json: &material_json,
+        published_at: now_ms(),
+    };
+    let audit = audit_entry(actor, "notice.published", None, serde_json::Value::Null);
+    let version = store.publish_notice(&new, latest, chain, audit).await?;
+    tracing::info!(version, material = ?material, "notice published");
+    Ok(PublishOutcome { version, material, unchanged: false })
+}

@@ -1,0 +1,207 @@
+//! candor's storage: one [`Store`] over SQLite (the default, one WAL file in the instance
+//! folder) and PostgreSQL (chosen by a `postgres://` URL), each with its own versioned
+//! migrations, run at start. The same SQL text serves both backends: it uses `$n`
+//! parameters, which SQLite accepts too, and portable types (integers, text, bytes).
+
+mod audit;
+mod consents;
+mod keys;
+pub mod notices;
+mod sessions;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub use audit::AuditLog;
+pub use consents::{ConsentRecord, ConsentRequest, PreparedConsent, SubjectKind, SubjectRow, latest_per_purpose};
+pub use keys::ApiKeyRow;
+pub use notices::{NewNotice, StoredNotice};
+pub use sessions::SessionRow;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The URL names no backend we support.
+    #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
+    UnsupportedUrl,
+    /// Stored data could not be read back (corrupt or from a newer version).
+    #[error("corrupt stored data: {0}")]
+    Corrupt(String),
+    /// A write lost a race with another writer (e.g. two publishers of one version).
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// Whether the database is unreachable or overloaded (answer 503, not 500).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
+        ) || matches!(self, StoreError::Database(sqlx::Error::Database(e)) if is_busy_or_full(e.as_ref()))
+    }
+}
+
+fn is_busy_or_full(e: &dyn sqlx::error::DatabaseError) -> bool {
+    // SQLite: 5 BUSY, 13 FULL; PostgreSQL: 53xxx insufficient resources, 57P0x shutdown.
+    let code = e.code().unwrap_or_default();
+    matches!(code.as_ref(), "5" | "13" | "517") || code.starts_with("53") || code.starts_with("57P")
+}
+
+/// The result type of store calls.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+#[derive(Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The one storage facade of candor.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+}
+
+/// Runs the same body against whichever pool the store holds. The body is compiled once
+/// per backend, so it may use backend-generic sqlx calls freely.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite so a read-then-write never
+/// fails to upgrade its lock; on PostgreSQL a plain `BEGIN`.
+macro_rules! write_tx {
+    ($store:expr, $tx:ident => $body:expr) => {
+        match &$store.db {
+            $crate::Db::Sqlite(pool) => {
+                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+            $crate::Db::Postgres(pool) => {
+                let mut $tx = pool.begin().await?;
+                let out = $body;
+                $tx.commit().await?;
+                out
+            }
+        }
+    };
+}
+pub(crate) use write_tx;
+
+impl Store {
+    /// Opens the database at `url` (`sqlite:PATH` or `postgres://…`) and runs migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        let store = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // Consent is proof: an acknowledged write must survive power loss.
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true);
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Store { db: Db::Sqlite(pool) }
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)?.application_name("candor");
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Store { db: Db::Postgres(pool) }
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        match &self.db {
+            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The PostgreSQL pool, for LISTEN/NOTIFY.
+    pub fn postgres_pool(&self) -> Option<&PgPool> {
+        match &self.db {
+            Db::Postgres(pool) => Some(pool),
+            Db::Sqlite(_) => None,
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, pool => { sqlx::query("SELECT 1").execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Closes every connection (checkpointing the SQLite WAL).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await);
+    }
+
+    /// Reads a setting.
+    pub async fn setting(&self, name: &str) -> Result<Option<String>> {
+        let value: Option<(String,)> = on_pool!(self, pool =>
+            sqlx::query_as("SELECT value FROM settings WHERE name = $1").bind(name).fetch_optional(pool).await?);
+        Ok(value.map(|v| v.0))
+    }
+
+    /// Writes a setting.
+    pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name).bind(value).execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
