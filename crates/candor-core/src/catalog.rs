@@ -49,7 +49,7 @@ title = { en = "Improve the shop", de = "Den Shop verbessern" }
 description = { en = "Anonymous, aggregated statistics about how the shop is used.", de = "Anonyme, zusammengefasste Statistiken darüber, wie der Shop genutzt wird." }
 legal_basis = "consent"
 retention_days = 90
-
+gpc_opt_out = true
 [[field]]
 name = "email"
 type = "string"
@@ -425,11 +425,6 @@ impl Text {
                     .map(|(_, text)| text.as_str())
             })
             .unwrap_or(&self.default)
-    }
-
-    /// Whether the default or any translation is blank.
-    pub fn has_blank(&self) -> bool {
-        self.default.trim().is_empty() || self.translations.values().any(|t| t.trim().is_empty())
     }
 }
 

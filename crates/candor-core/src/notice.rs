@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{BenefitKind, Catalog, FieldType, LegalBasis, Text};
 
-/// What the catalog tells people, as published (immutable once stored). Serialize/Deserialize, stable field order.
+/// What the catalog tells people, as published: immutable once stored, serialized in a stable
+/// field order so the exact text shown can be hashed as consent proof.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notice {
     /// Who is responsible for the data.

@@ -18,7 +18,7 @@ pub(super) fn parse(source: &str) -> Result<Catalog, CatalogErrors> {
             return Err(CatalogErrors(vec![CatalogError {
                 line,
                 path: String::new(),
-                message: error.message().trim().to_owned(),
+                message: syntax_message(error.message()),
             }]));
         }
     };
@@ -32,6 +32,21 @@ pub(super) fn parse(source: &str) -> Result<Catalog, CatalogErrors> {
     match catalog {
         Some(catalog) if cx.errors.is_empty() => Ok(catalog),
         _ => Err(CatalogErrors(cx.errors)),
+    }
+}
+
+/// The toml crate's message on one line (errors are listed one per line), never empty: it
+/// leaves some blank, e.g. for a key with no value at the end of the file.
+fn syntax_message(message: &str) -> String {
+    let parts: Vec<&str> = message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    if parts.is_empty() {
+        "invalid TOML syntax".to_owned()
+    } else {
+        parts.join("; ")
     }
 }
 
@@ -111,8 +126,18 @@ fn line_at(source: &str, offset: usize) -> usize {
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() {
+    // Keys outside TOML's bare-key alphabet are shown quoted and escaped, as TOML would.
+    let bare = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let key = if bare {
         key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
+    if path.is_empty() {
+        key
     } else {
         format!("{path}.{key}")
     }
@@ -139,6 +164,7 @@ struct Table<'n> {
     line: usize,
     path: String,
     known: &'static [&'static str],
+    missing: Vec<String>,
 }
 
 impl<'n> Table<'n> {
@@ -153,6 +179,7 @@ impl<'n> Table<'n> {
             line: item.line,
             path: item.path.clone(),
             known,
+            missing: Vec::new(),
         })
     }
 
@@ -168,19 +195,19 @@ impl<'n> Table<'n> {
         })
     }
 
-    fn required(&mut self, cx: &mut Cx<'_>, key: &str) -> Option<Item<'n>> {
+    /// Reads a key that must be present; its absence is reported by [`Table::finish`].
+    fn required(&mut self, cx: &Cx<'_>, key: &str) -> Option<Item<'n>> {
         let item = self.optional(cx, key);
         if item.is_none() {
-            cx.error(
-                self.line,
-                join(&self.path, key),
-                format!("missing required key \"{key}\""),
-            );
+            self.missing.push(key.to_owned());
         }
         item
     }
 
+    /// Reports unknown and missing keys. A typo is reported once, as an unknown key that
+    /// names what was meant, not again as the missing key it should have been.
     fn finish(self, cx: &mut Cx<'_>) {
+        let mut suggested = Vec::new();
         for (entry, used) in self.entries.iter().zip(self.used) {
             if used {
                 continue;
@@ -192,14 +219,26 @@ impl<'n> Table<'n> {
                 .or_else(|| cx.line(&entry.node))
                 .unwrap_or(self.line);
             let hint = match closest(&entry.key, self.known) {
-                Some(known) => format!(" (did you mean \"{known}\"?)"),
+                Some(known) => {
+                    suggested.push(known);
+                    format!(" (did you mean \"{known}\"?)")
+                }
                 None => format!("; expected one of: {}", self.known.join(", ")),
             };
             cx.error(
                 line,
                 join(&self.path, &entry.key),
-                format!("unknown key \"{}\"{hint}", entry.key),
+                format!("unknown key {:?}{hint}", entry.key),
             );
+        }
+        for key in self.missing {
+            if !suggested.contains(&key.as_str()) {
+                cx.error(
+                    self.line,
+                    join(&self.path, &key),
+                    format!("missing required key \"{key}\""),
+                );
+            }
         }
     }
 }
@@ -359,7 +398,7 @@ impl<'n> Item<'n> {
                             key_line.unwrap_or(item.line),
                             item.path.clone(),
                             format!(
-                                "\"{}\" is not a language code (e.g. \"de\" or \"pt-BR\")",
+                                "{:?} is not a language code (e.g. \"de\" or \"pt-BR\")",
                                 entry.key
                             ),
                         );
@@ -434,7 +473,7 @@ fn check_id(cx: &mut Cx<'_>, item: &Item<'_>, id: &Loc<String>) {
             id.line,
             item.path.clone(),
             format!(
-                "\"{}\" is not a valid name: use 1 to 64 characters of a-z, 0-9 and _, starting with a letter",
+                "{:?} is not a valid name: use 1 to 64 characters of a-z, 0-9 and _, starting with a letter",
                 id.value
             ),
         );
@@ -462,7 +501,7 @@ impl Registry {
                 name.line,
                 path,
                 format!(
-                    "duplicate {} \"{}\" (first defined on line {first})",
+                    "duplicate {} {:?} (first defined on line {first})",
                     self.noun, name.value
                 ),
             );
@@ -481,7 +520,7 @@ fn check_unique(cx: &mut Cx<'_>, path: &str, list: &[Loc<String>], noun: &str) {
             cx.error(
                 entry.line,
                 path,
-                format!("{noun} \"{}\" is listed twice", entry.value),
+                format!("{noun} {:?} is listed twice", entry.value),
             );
         }
     }
@@ -542,7 +581,7 @@ fn read_catalog(cx: &mut Cx<'_>, root: &Node) -> Option<Catalog> {
                         item.line,
                         join(&item.path, "recommendations"),
                         format!(
-                            "only one purpose may feed recommendations; \"{}\" (line {}) already does",
+                            "only one purpose may feed recommendations; {:?} (line {}) already does",
                             first.value, first.line
                         ),
                     ),
@@ -657,7 +696,7 @@ fn read_organization(cx: &mut Cx<'_>, item: &Item<'_>) -> Option<Organization> {
                         origin.line,
                         format!("{}[{index}]", list.path),
                         format!(
-                            "\"{}\" is not an origin (scheme://host[:port]): {problem}",
+                            "{:?} is not an origin (scheme://host[:port]): {problem}",
                             origin.value
                         ),
                     );
@@ -803,7 +842,7 @@ fn read_purpose(cx: &mut Cx<'_>, item: &Item<'_>) -> PurposeDraft {
                 name.line,
                 i.path.clone(),
                 format!(
-                    "unknown legal basis \"{}\"; expected one of: {}",
+                    "unknown legal basis {:?}; expected one of: {}",
                     name.value,
                     expected.join(", ")
                 ),
@@ -881,7 +920,7 @@ fn read_purpose_refs(
             None => cx.error(
                 r.line,
                 item.path.clone(),
-                format!("unknown purpose \"{}\"", r.value),
+                format!("unknown purpose {:?}", r.value),
             ),
             Some(Some(basis)) => rule(cx, item, r, *basis),
             // The purpose exists but its legal basis is itself in error; reported there.
@@ -914,7 +953,7 @@ fn read_field(
                 name.line,
                 i.path.clone(),
                 format!(
-                    "unknown type \"{}\"; expected one of: {}",
+                    "unknown type {:?}; expected one of: {}",
                     name.value,
                     expected.join(", ")
                 ),
@@ -975,7 +1014,7 @@ fn read_field(
                 category.line,
                 i.path.clone(),
                 format!(
-                    "\"{}\" is not a category: use two lowercase words joined by a dot, e.g. contact.email",
+                    "{:?} is not a category: use two lowercase words joined by a dot, e.g. contact.email",
                     category.value
                 ),
             );
@@ -993,7 +1032,7 @@ fn read_field(
                     purpose.line,
                     list.path.clone(),
                     format!(
-                        "special category data may only serve consent purposes; \"{}\" is based on {basis}",
+                        "special category data may only serve consent purposes; {:?} is based on {basis}",
                         purpose.value
                     ),
                 );
@@ -1061,10 +1100,7 @@ fn read_event(
                     cx.error(
                         field.line,
                         i.path.clone(),
-                        format!(
-                            "unknown field \"{}\"; declare it as a [[field]]",
-                            field.value
-                        ),
+                        format!("unknown field {:?}; declare it as a [[field]]", field.value),
                     );
                 }
             }
@@ -1084,7 +1120,7 @@ fn read_event(
                 cx.error(
                     item_field.line,
                     i.path.clone(),
-                    format!("\"{}\" is not one of this event's fields", item_field.value),
+                    format!("{:?} is not one of this event's fields", item_field.value),
                 );
             }
             item_field.map(|f| Some(f.value))
@@ -1146,7 +1182,7 @@ fn read_benefit(
                 name.line,
                 i.path.clone(),
                 format!(
-                    "unknown kind \"{}\"; expected one of: {}",
+                    "unknown kind {:?}; expected one of: {}",
                     name.value,
                     expected.join(", ")
                 ),
@@ -1161,7 +1197,7 @@ fn read_benefit(
                     purpose.line,
                     list.path.clone(),
                     format!(
-                        "a benefit may only require consent purposes, and \"{}\" is based on {basis}: people cannot choose it, so the benefit would not be a free exchange",
+                        "a benefit may only require consent purposes, and {:?} is based on {basis}: people cannot choose it, so the benefit would not be a free exchange",
                         purpose.value
                     ),
                 );
@@ -1206,7 +1242,7 @@ fn read_processor(
             cx.error(
                 url.line,
                 i.path.clone(),
-                format!("\"{}\" {problem}", url.value),
+                format!("{:?} {problem}", url.value),
             );
         }
         Some(url.value)

@@ -301,6 +301,14 @@ fn toml_syntax_error_has_its_line() {
 }
 
 #[test]
+fn toml_syntax_messages_fit_on_one_line() {
+    let shown = Catalog::parse("a = [1,").unwrap_err().to_string();
+    assert_eq!(shown, "line 1: invalid array; expected `]`");
+    let shown = Catalog::parse("\n\nname =").unwrap_err().to_string();
+    assert_eq!(shown, "line 3: invalid TOML syntax");
+}
+
+#[test]
 fn duplicate_toml_key_is_a_syntax_error_with_line() {
     let source = edit(
         "retention_days = 730\n",
@@ -482,7 +490,7 @@ fn missing_organization_and_purposes_are_reported() {
     let only_org = "[organization]\nname = \"A\"\ncontact = \"a@a.example\"\n";
     expect_only(only_org, 0, "purpose", "declares no purpose");
     let empty = format!("purpose = []\n{only_org}");
-    expect_only(&empty, 4, "purpose", "declares no purpose");
+    expect_only(&empty, 1, "purpose", "declares no purpose");
 }
 
 #[test]
@@ -521,6 +529,23 @@ fn every_error_is_reported_in_line_order() {
         shown.starts_with("line 2: organization.name: must not be empty"),
         "{shown}"
     );
+}
+
+#[test]
+fn odd_keys_and_values_are_escaped_so_each_error_keeps_one_line() {
+    let source = edit(
+        "pii = true\n",
+        "pii = true\n\"two\\nlines\" = 1\ncategory2 = \"x\"\n",
+    )
+    .replacen(r#"type = "string""#, "type = \"str\\ning\"", 1);
+    let errors = Catalog::parse(&source).unwrap_err();
+    let shown = errors.to_string();
+    assert_eq!(shown.lines().count(), errors.0.len(), "{shown}");
+    assert!(
+        shown.contains(r#"field "email"."two\nlines": unknown key "two\nlines""#),
+        "{shown}"
+    );
+    assert!(shown.contains(r#"unknown type "str\ning""#), "{shown}");
 }
 
 #[test]
@@ -649,14 +674,21 @@ fn ids_and_names_must_be_lowercase_identifiers() {
     assert!(is_valid_id(&"a".repeat(64)));
     assert!(is_valid_id("a_1"));
 
-    // A purpose id in error does not also make every reference to it "unknown".
+    // The bad id is reported once; the field still naming "analytics" now points at nothing.
     let source = edit(r#"id = "analytics""#, r#"id = "Analytics""#);
-    expect_only(
+    expect_among(
         &source,
         29,
         "purpose[3].id",
         "\"Analytics\" is not a valid name",
     );
+    expect_among(
+        &source,
+        47,
+        "field \"product_id\".purposes",
+        "unknown purpose \"analytics\"",
+    );
+    assert_eq!(errors(&source).len(), 2);
 
     expect_among(
         &edit(r#"name = "email""#, r#"name = "e-mail""#),
@@ -681,7 +713,7 @@ fn ids_and_names_must_be_lowercase_identifiers() {
 #[test]
 fn duplicates_name_the_first_definition() {
     let source = edit(r#"id = "analytics""#, r#"id = "newsletter""#);
-    expect_only(
+    expect_among(
         &source,
         29,
         "purpose \"newsletter\".id",
@@ -811,12 +843,10 @@ fn only_one_purpose_may_feed_recommendations() {
 
 #[test]
 fn gpc_opt_out_is_read() {
-    let c = Catalog::parse(&edit(
-        "retention_days = 90\n",
-        "retention_days = 90\ngpc_opt_out = true\n",
-    ))
-    .unwrap();
+    let c = Catalog::parse(EXAMPLE_CATALOG).unwrap();
     assert!(c.purpose("analytics").unwrap().gpc_opt_out);
+    let c = Catalog::parse(&edit("gpc_opt_out = true\n", "")).unwrap();
+    assert!(!c.purpose("analytics").unwrap().gpc_opt_out, "off by default");
 }
 
 // --- fields --------------------------------------------------------------------------------
@@ -1239,6 +1269,14 @@ fn apply(source: &str, mutation: &Mutation) -> String {
     lines.join("\n")
 }
 
+fn assert_one_error_per_line(errors: &CatalogErrors) {
+    assert_eq!(
+        errors.to_string().lines().count(),
+        errors.0.len(),
+        "{errors}"
+    );
+}
+
 fn check_result(source: &str) {
     if let Err(errors) = Catalog::parse(source) {
         assert!(!errors.0.is_empty(), "an Err must carry at least one error");
@@ -1251,7 +1289,8 @@ fn check_result(source: &str) {
             );
             assert!(!e.message.is_empty());
         }
-        let _ = errors.to_string();
+        // One error per line, whatever odd keys or values the file holds.
+        assert_one_error_per_line(&errors);
     }
 }
 

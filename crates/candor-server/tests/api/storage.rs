@@ -1,0 +1,161 @@
+//! Storage: pseudonyms only, WAL, schema keyed by pid, two servers on one PostgreSQL
+//! database, and no subject id in the logs.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::helpers::{Backend, catalog_with, spawn_app};
+use crate::on_both;
+
+on_both!(external_ids_are_never_stored, subject_owned_tables_are_keyed_by_pid);
+
+const EXTERNAL_ID: &str = "jane.doe+candor-7731@example.com";
+
+async fn external_ids_are_never_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.consent(EXTERNAL_ID, json!({"newsletter": true, "analytics": true})).await;
+    let r = app.post(&format!("/v1/subjects/{EXTERNAL_ID}/sessions"), Some(&app.consent_key), &json!({})).await;
+    assert_eq!(r.status, 201);
+    assert_eq!(app.get(&format!("/v1/subjects/{EXTERNAL_ID}/consents"), Some(&app.consent_key)).await.status, 200);
+
+    match backend {
+        Backend::Sqlite => {
+            let mut scanned = 0;
+            for entry in std::fs::read_dir(app.dir.path()).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_string();
+                if name.starts_with("candor.db") {
+                    let bytes = std::fs::read(&path).unwrap();
+                    scanned += bytes.len();
+                    assert!(
+                        !bytes.windows(EXTERNAL_ID.len()).any(|w| w == EXTERNAL_ID.as_bytes()),
+                        "{name} holds the external id in the clear"
+                    );
+                }
+            }
+            assert!(scanned > 0, "the database files were found and scanned");
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(app.database_url.as_deref().unwrap()).await.unwrap();
+            let tables: Vec<(String,)> =
+                sqlx::query_as("SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'")
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+            assert!(tables.len() >= 8);
+            for (table,) in tables {
+                let sql = format!("SELECT count(*) FROM \"{table}\" t WHERE t::text LIKE '%' || $1 || '%'");
+                let (n,): (i64,) =
+                    sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(EXTERNAL_ID).fetch_one(&pool).await.unwrap();
+                assert_eq!(n, 0, "table {table} holds the external id in the clear");
+            }
+        }
+    }
+}
+
+async fn subject_owned_tables_are_keyed_by_pid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for table in ["subjects", "consent_records", "receipts", "subject_sessions"] {
+        let first_key_column: String = match backend {
+            Backend::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.dir.path().join("candor.db").display())).await.unwrap();
+                let (name,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT name FROM pragma_table_info('{table}') WHERE pk = 1"
+                )))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode").fetch_one(&pool).await.unwrap();
+                assert_eq!(mode, "wal");
+                name
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(app.database_url.as_deref().unwrap()).await.unwrap();
+                let (name,): (String,) = sqlx::query_as(
+                    "SELECT a.attname::text FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0] \
+                     WHERE i.indrelid = $1::regclass AND i.indisprimary",
+                )
+                .bind(table)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                name
+            }
+        };
+        assert_eq!(first_key_column, "pid", "{table} must be keyed by pid first");
+    }
+}
+
+/// Two `candor serve` processes on one PostgreSQL database see each other's consents and
+/// notice versions within a second; neither logs a subject id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_one_postgres_database() {
+    let app = spawn_app(Backend::Postgres).await;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_candor"))
+        .arg("--dir")
+        .arg(app.dir.path())
+        .args(["--database-url", app.database_url.as_deref().unwrap(), "serve", "--listen", "127.0.0.1:0"])
+        .env("CANDOR_LOG", "debug,sqlx=info,hyper=info,h2=info")
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let other = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(addr) = line.strip_prefix("candor is serving on ") {
+            break addr.trim().to_string();
+        }
+    };
+    let client = reqwest::Client::new();
+
+    // A consent written through the other server is read through this one.
+    let version = app.notice_version().await;
+    let r = client
+        .post(format!("{other}/v1/consents"))
+        .bearer_auth(&app.consent_key)
+        .json(&json!({"subject": EXTERNAL_ID, "choices": {"newsletter": true}, "notice_version": version, "source": "api"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let state = app.get(&format!("/v1/subjects/{EXTERNAL_ID}/consents"), Some(&app.consent_key)).await;
+    assert_eq!(state.body["purposes"]["newsletter"]["state"], "granted");
+
+    // A version published through this server is served by the other within a second.
+    let r = app.publish(&catalog_with(|c| c.replace("retention_days = 365", "retention_days = 400"))).await;
+    assert_eq!(r.status, 201);
+    let published = Instant::now();
+    loop {
+        let body: serde_json::Value = client.get(format!("{other}/v1/notice")).send().await.unwrap().json().await.unwrap();
+        if body["version"] == 2 {
+            break;
+        }
+        assert!(published.elapsed() < Duration::from_secs(1), "the other server still serves {}", body["version"]);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // And the consent written there after the publication is checked against version 2.
+    let r = client
+        .post(format!("{other}/v1/consents"))
+        .bearer_auth(&app.consent_key)
+        .json(&json!({"subject": EXTERNAL_ID, "choices": {"newsletter": true}, "notice_version": 1, "source": "api"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+
+    child.start_kill().unwrap();
+    while let Ok(Ok(Some(line))) = tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await {
+        log.push_str(&line);
+        log.push('\n');
+    }
+    assert!(log.contains("/v1/subjects/{id}/consents") || log.contains("/v1/consents"), "requests are logged: {log}");
+    assert!(!log.contains(EXTERNAL_ID) && !log.contains("jane.doe"), "a subject id reached the logs:\n{log}");
+    assert!(!log.contains(&app.consent_key), "an API key reached the logs");
+}
