@@ -168,12 +168,8 @@ pub enum LegalBasis {
 
 impl LegalBasis {
     /// Every legal basis, in the order they are documented.
-    pub const ALL: [LegalBasis; 4] = [
-        LegalBasis::Consent,
-        LegalBasis::Contract,
-        LegalBasis::LegalObligation,
-        LegalBasis::LegitimateInterest,
-    ];
+    pub const ALL: [LegalBasis; 4] =
+        [LegalBasis::Consent, LegalBasis::Contract, LegalBasis::LegalObligation, LegalBasis::LegitimateInterest];
 
     /// The name used in the catalog and the API.
     pub fn as_str(&self) -> &'static str {
@@ -269,14 +265,8 @@ pub enum FieldType {
 
 impl FieldType {
     /// Every field type, in the order they are documented.
-    pub const ALL: [FieldType; 6] = [
-        FieldType::String,
-        FieldType::Number,
-        FieldType::Bool,
-        FieldType::Enum,
-        FieldType::Timestamp,
-        FieldType::Id,
-    ];
+    pub const ALL: [FieldType; 6] =
+        [FieldType::String, FieldType::Number, FieldType::Bool, FieldType::Enum, FieldType::Timestamp, FieldType::Id];
 
     /// The name used in the catalog and the API.
     pub fn as_str(&self) -> &'static str {
@@ -360,11 +350,7 @@ pub enum BenefitKind {
 
 impl BenefitKind {
     /// Every benefit kind, in the order they are documented.
-    pub const ALL: [BenefitKind; 3] = [
-        BenefitKind::Discount,
-        BenefitKind::Content,
-        BenefitKind::Feature,
-    ];
+    pub const ALL: [BenefitKind; 3] = [BenefitKind::Discount, BenefitKind::Content, BenefitKind::Feature];
 
     /// The name used in the catalog and the API.
     pub fn as_str(&self) -> &'static str {
@@ -436,10 +422,7 @@ impl From<&str> for Text {
 
 impl From<String> for Text {
     fn from(default: String) -> Text {
-        Text {
-            default,
-            translations: BTreeMap::new(),
-        }
+        Text { default, translations: BTreeMap::new() }
     }
 }
 
@@ -454,10 +437,7 @@ impl Serialize for Text {
         if self.translations.is_empty() {
             return serializer.serialize_str(&self.default);
         }
-        let others = self
-            .translations
-            .iter()
-            .filter(|(code, _)| code.as_str() != Text::DEFAULT_LANGUAGE);
+        let others = self.translations.iter().filter(|(code, _)| code.as_str() != Text::DEFAULT_LANGUAGE);
         let mut map = serializer.serialize_map(None)?;
         map.serialize_entry(Text::DEFAULT_LANGUAGE, &self.default)?;
         for (code, text) in others {
@@ -493,10 +473,7 @@ impl<'de> Deserialize<'de> for Text {
                     }
                 }
                 let default = default.ok_or_else(|| de::Error::missing_field("en"))?;
-                Ok(Text {
-                    default,
-                    translations,
-                })
+                Ok(Text { default, translations })
             }
         }
 

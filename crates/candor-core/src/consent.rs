@@ -129,18 +129,12 @@ pub fn decide(
     let mut decisions = Vec::new();
     for (purpose_id, &yes) in choices {
         let Some(purpose) = notice.purpose(purpose_id) else {
-            errors.push(ChoiceError {
-                purpose: purpose_id.clone(),
-                reason: "unknown_purpose",
-            });
+            errors.push(ChoiceError { purpose: purpose_id.clone(), reason: "unknown_purpose" });
             continue;
         };
         let state = match (purpose.legal_basis, yes) {
             (LegalBasis::Contract | LegalBasis::LegalObligation, _) => {
-                errors.push(ChoiceError {
-                    purpose: purpose_id.clone(),
-                    reason: "not_optional",
-                });
+                errors.push(ChoiceError { purpose: purpose_id.clone(), reason: "not_optional" });
                 continue;
             }
             (_, true) => ConsentState::Granted,
@@ -150,11 +144,7 @@ pub fn decide(
                 _ => ConsentState::Denied,
             },
         };
-        decisions.push(Decision {
-            purpose: purpose_id.clone(),
-            state,
-            method: source.explicit_method(),
-        });
+        decisions.push(Decision { purpose: purpose_id.clone(), state, method: source.explicit_method() });
     }
     if !errors.is_empty() {
         return Err(errors);
@@ -169,11 +159,7 @@ pub fn decide(
                 LegalBasis::LegitimateInterest => ConsentState::Objected,
                 LegalBasis::Contract | LegalBasis::LegalObligation => continue,
             };
-            decisions.push(Decision {
-                purpose: purpose.id.clone(),
-                state,
-                method: Method::Gpc,
-            });
+            decisions.push(Decision { purpose: purpose.id.clone(), state, method: Method::Gpc });
         }
     }
     Ok(decisions)
@@ -246,12 +232,7 @@ mod tests {
     }
 
     fn record(state: ConsentState, version: i64, at_ms: i64) -> LatestRecord {
-        LatestRecord {
-            state,
-            notice_version: version,
-            at_ms,
-            method: Method::Checkbox,
-        }
+        LatestRecord { state, notice_version: version, at_ms, method: Method::Checkbox }
     }
 
     fn choices(pairs: &[(&str, bool)]) -> BTreeMap<String, bool> {
@@ -262,91 +243,42 @@ mod tests {
     fn yes_grants_no_denies_and_no_after_yes_withdraws() {
         let n = notice();
         let mut latest = HashMap::new();
-        let d = decide(
-            &n,
-            &latest,
-            &choices(&[("newsletter", true), ("personalization", false)]),
-            false,
-            Source::Widget,
-        )
-        .unwrap();
+        let d =
+            decide(&n, &latest, &choices(&[("newsletter", true), ("personalization", false)]), false, Source::Widget)
+                .unwrap();
         assert_eq!(
             d[0],
-            Decision {
-                purpose: "newsletter".into(),
-                state: ConsentState::Granted,
-                method: Method::Checkbox
-            }
+            Decision { purpose: "newsletter".into(), state: ConsentState::Granted, method: Method::Checkbox }
         );
         assert_eq!(d[1].state, ConsentState::Denied);
         latest.insert("newsletter".into(), record(ConsentState::Granted, 1, 0));
-        let d = decide(
-            &n,
-            &latest,
-            &choices(&[("newsletter", false)]),
-            false,
-            Source::Api,
-        )
-        .unwrap();
+        let d = decide(&n, &latest, &choices(&[("newsletter", false)]), false, Source::Api).unwrap();
         assert_eq!(d[0].state, ConsentState::Withdrawn);
         assert_eq!(d[0].method, Method::Api);
     }
 
     #[test]
     fn unknown_and_always_on_purposes_are_refused_all_at_once() {
-        let errors = decide(
-            &notice(),
-            &HashMap::new(),
-            &choices(&[("account", false), ("nope", true)]),
-            false,
-            Source::Api,
-        )
-        .unwrap_err();
-        let reasons: Vec<_> = errors
-            .iter()
-            .map(|e| (e.purpose.as_str(), e.reason))
-            .collect();
-        assert_eq!(
-            reasons,
-            [("account", "not_optional"), ("nope", "unknown_purpose")]
-        );
+        let errors =
+            decide(&notice(), &HashMap::new(), &choices(&[("account", false), ("nope", true)]), false, Source::Api)
+                .unwrap_err();
+        let reasons: Vec<_> = errors.iter().map(|e| (e.purpose.as_str(), e.reason)).collect();
+        assert_eq!(reasons, [("account", "not_optional"), ("nope", "unknown_purpose")]);
     }
 
     #[test]
     fn gpc_denies_undecided_opt_out_purposes_and_explicit_choices_win() {
         let n = notice();
         let d = decide(&n, &HashMap::new(), &BTreeMap::new(), true, Source::Widget).unwrap();
+        assert_eq!(d, [Decision { purpose: "analytics".into(), state: ConsentState::Denied, method: Method::Gpc }]);
+        let d = decide(&n, &HashMap::new(), &choices(&[("analytics", true)]), true, Source::Widget).unwrap();
         assert_eq!(
             d,
-            [Decision {
-                purpose: "analytics".into(),
-                state: ConsentState::Denied,
-                method: Method::Gpc
-            }]
-        );
-        let d = decide(
-            &n,
-            &HashMap::new(),
-            &choices(&[("analytics", true)]),
-            true,
-            Source::Widget,
-        )
-        .unwrap();
-        assert_eq!(
-            d,
-            [Decision {
-                purpose: "analytics".into(),
-                state: ConsentState::Granted,
-                method: Method::Checkbox
-            }]
+            [Decision { purpose: "analytics".into(), state: ConsentState::Granted, method: Method::Checkbox }]
         );
         let mut latest = HashMap::new();
         latest.insert("analytics".into(), record(ConsentState::Granted, 1, 0));
-        assert!(
-            decide(&n, &latest, &BTreeMap::new(), true, Source::Widget)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(decide(&n, &latest, &BTreeMap::new(), true, Source::Widget).unwrap().is_empty());
     }
 
     #[test]
@@ -356,14 +288,8 @@ mod tests {
         let newsletter = n.purpose("newsletter").unwrap();
         assert!(has_basis(account, None));
         assert!(!has_basis(newsletter, None));
-        assert!(has_basis(
-            newsletter,
-            Some(&record(ConsentState::Granted, 1, 0))
-        ));
-        assert!(!has_basis(
-            newsletter,
-            Some(&record(ConsentState::Withdrawn, 1, 0))
-        ));
+        assert!(has_basis(newsletter, Some(&record(ConsentState::Granted, 1, 0))));
+        assert!(!has_basis(newsletter, Some(&record(ConsentState::Withdrawn, 1, 0))));
     }
 
     #[test]
@@ -371,14 +297,8 @@ mod tests {
         let n = notice();
         let now = 400 * DAY_MS;
         let mut latest = HashMap::new();
-        latest.insert(
-            "newsletter".into(),
-            record(ConsentState::Granted, 1, now - DAY_MS),
-        );
-        latest.insert(
-            "analytics".into(),
-            record(ConsentState::Denied, 1, now - DAY_MS),
-        );
+        latest.insert("newsletter".into(), record(ConsentState::Granted, 1, now - DAY_MS));
+        latest.insert("analytics".into(), record(ConsentState::Denied, 1, now - DAY_MS));
         let mut material = HashMap::new();
         assert!(needs_reconsent(&n, &material, &latest, now).is_empty());
 
@@ -388,16 +308,10 @@ mod tests {
 
         material.clear();
         material.insert("personalization".into(), 2);
-        assert_eq!(
-            needs_reconsent(&n, &material, &latest, now),
-            ["personalization"]
-        );
+        assert_eq!(needs_reconsent(&n, &material, &latest, now), ["personalization"]);
 
         material.clear();
-        latest.insert(
-            "newsletter".into(),
-            record(ConsentState::Granted, 1, now - 396 * DAY_MS),
-        );
+        latest.insert("newsletter".into(), record(ConsentState::Granted, 1, now - 396 * DAY_MS));
         assert_eq!(needs_reconsent(&n, &material, &latest, now), ["newsletter"]);
         assert!(needs_reconsent(&n, &material, &HashMap::new(), now).is_empty());
     }

@@ -8,11 +8,11 @@ pub mod notice;
 pub mod subject;
 
 pub use catalog::{
-    Benefit, BenefitKind, Catalog, CatalogError, CatalogErrors, EXAMPLE_CATALOG, EventType, Field,
-    FieldType, LegalBasis, Organization, Processor, Purpose, Text,
+    Benefit, BenefitKind, Catalog, CatalogError, CatalogErrors, EXAMPLE_CATALOG, EventType, Field, FieldType,
+    LegalBasis, Organization, Processor, Purpose, Text,
 };
 pub use notice::{
-    Change, Notice, NoticeBenefit, NoticeDiff, NoticeField, NoticeOrganization, NoticeProcessor,
-    NoticePurpose, PurposeDiff, Transition, diff,
+    Change, Notice, NoticeBenefit, NoticeDiff, NoticeField, NoticeOrganization, NoticeProcessor, NoticePurpose,
+    PurposeDiff, Transition, diff,
 };
 pub use subject::{AnonymousId, IdError, SubjectId};

@@ -127,8 +127,7 @@ impl Notice {
                         retention_days: f.effective_retention_days(catalog),
                     })
                     .collect();
-                let categories: BTreeSet<&str> =
-                    fields.iter().map(|f| f.category.as_str()).collect();
+                let categories: BTreeSet<&str> = fields.iter().map(|f| f.category.as_str()).collect();
                 NoticePurpose {
                     id: purpose.id.clone(),
                     title: purpose.title.clone(),
@@ -162,17 +161,9 @@ impl Notice {
         let processors = catalog
             .processors
             .iter()
-            .map(|p| NoticeProcessor {
-                id: p.id.clone(),
-                name: p.name.clone(),
-                purposes: p.purposes.clone(),
-            })
+            .map(|p| NoticeProcessor { id: p.id.clone(), name: p.name.clone(), purposes: p.purposes.clone() })
             .collect();
-        Notice {
-            organization,
-            purposes,
-            processors,
-        }
+        Notice { organization, purposes, processors }
     }
 
     /// The purpose with this id.
@@ -187,9 +178,7 @@ impl Notice {
 
     /// Field names of purpose `id` (empty if absent).
     pub fn fields_of(&self, purpose: &str) -> Vec<&str> {
-        self.purpose(purpose)
-            .map(|p| p.fields.iter().map(|f| f.name.as_str()).collect())
-            .unwrap_or_default()
+        self.purpose(purpose).map(|p| p.fields.iter().map(|f| f.name.as_str()).collect()).unwrap_or_default()
     }
 }
 
@@ -266,11 +255,7 @@ pub struct Transition<T> {
 impl NoticeDiff {
     /// Ids of the purposes whose consent must be asked for again.
     pub fn material_purposes(&self) -> Vec<String> {
-        self.purposes
-            .iter()
-            .filter(|p| p.material)
-            .map(|p| p.purpose.clone())
-            .collect()
+        self.purposes.iter().filter(|p| p.material).map(|p| p.purpose.clone()).collect()
     }
 
     /// The entry for purpose `id`.
@@ -289,16 +274,8 @@ pub fn diff(from: &Notice, to: &Notice) -> NoticeDiff {
             None => added(new, to),
         })
         .collect();
-    purposes.extend(
-        from.purposes
-            .iter()
-            .filter(|old| to.purpose(&old.id).is_none())
-            .map(|old| removed(old, from)),
-    );
-    NoticeDiff {
-        organization_changed: from.organization != to.organization,
-        purposes,
-    }
+    purposes.extend(from.purposes.iter().filter(|old| to.purpose(&old.id).is_none()).map(|old| removed(old, from)));
+    NoticeDiff { organization_changed: from.organization != to.organization, purposes }
 }
 
 fn empty_diff(purpose: &str, change: Change) -> PurposeDiff {
@@ -322,17 +299,9 @@ fn empty_diff(purpose: &str, change: Change) -> PurposeDiff {
 fn added(new: &NoticePurpose, notice: &Notice) -> PurposeDiff {
     let mut summary = vec![format!("New purpose: {}.", sentence(&new.title.default))];
     summary.push(format!("Based on {}.", basis_phrase(new.legal_basis)));
-    summary.extend(
-        new.fields
-            .iter()
-            .map(|f| format!("Uses your {}.", describe_field(f))),
-    );
+    summary.extend(new.fields.iter().map(|f| format!("Uses your {}.", describe_field(f))));
     summary.push(format!("Data is kept for {} days.", new.retention_days));
-    summary.extend(
-        new.processors
-            .iter()
-            .map(|p| format!("Shared with {}.", processor_name(notice, p))),
-    );
+    summary.extend(new.processors.iter().map(|p| format!("Shared with {}.", processor_name(notice, p))));
     PurposeDiff {
         material: true,
         added_fields: names(&new.fields),
@@ -344,15 +313,8 @@ fn added(new: &NoticePurpose, notice: &Notice) -> PurposeDiff {
 }
 
 fn removed(old: &NoticePurpose, notice: &Notice) -> PurposeDiff {
-    let mut summary = vec![format!(
-        "This purpose is no longer used: {}.",
-        sentence(&old.title.default)
-    )];
-    summary.extend(
-        old.processors
-            .iter()
-            .map(|p| format!("No longer shared with {}.", processor_name(notice, p))),
-    );
+    let mut summary = vec![format!("This purpose is no longer used: {}.", sentence(&old.title.default))];
+    summary.extend(old.processors.iter().map(|p| format!("No longer shared with {}.", processor_name(notice, p))));
     PurposeDiff {
         removed_fields: names(&old.fields),
         removed_categories: old.categories.clone(),
@@ -370,10 +332,7 @@ fn compare(old: &NoticePurpose, new: &NoticePurpose, from: &Notice, to: &Notice)
     let mut summary = Vec::new();
 
     if old.legal_basis != new.legal_basis {
-        d.legal_basis = Some(Transition {
-            from: old.legal_basis,
-            to: new.legal_basis,
-        });
+        d.legal_basis = Some(Transition { from: old.legal_basis, to: new.legal_basis });
         summary.push(format!(
             "Now based on {} instead of {}.",
             basis_phrase(new.legal_basis),
@@ -381,28 +340,12 @@ fn compare(old: &NoticePurpose, new: &NoticePurpose, from: &Notice, to: &Notice)
         ));
     }
 
-    let new_fields: Vec<&NoticeField> = new
-        .fields
-        .iter()
-        .filter(|f| old.field(&f.name).is_none())
-        .collect();
-    let gone_fields: Vec<&NoticeField> = old
-        .fields
-        .iter()
-        .filter(|f| new.field(&f.name).is_none())
-        .collect();
+    let new_fields: Vec<&NoticeField> = new.fields.iter().filter(|f| old.field(&f.name).is_none()).collect();
+    let gone_fields: Vec<&NoticeField> = old.fields.iter().filter(|f| new.field(&f.name).is_none()).collect();
     d.added_fields = new_fields.iter().map(|f| f.name.clone()).collect();
     d.removed_fields = gone_fields.iter().map(|f| f.name.clone()).collect();
-    summary.extend(
-        new_fields
-            .iter()
-            .map(|f| format!("Now also uses your {}.", describe_field(f))),
-    );
-    summary.extend(
-        gone_fields
-            .iter()
-            .map(|f| format!("No longer uses your {}.", describe_field(f))),
-    );
+    summary.extend(new_fields.iter().map(|f| format!("Now also uses your {}.", describe_field(f))));
+    summary.extend(gone_fields.iter().map(|f| format!("No longer uses your {}.", describe_field(f))));
 
     d.added_categories = missing_from(&new.categories, &old.categories);
     d.removed_categories = missing_from(&old.categories, &new.categories);
@@ -422,14 +365,8 @@ fn compare(old: &NoticePurpose, new: &NoticePurpose, from: &Notice, to: &Notice)
     );
 
     if old.retention_days != new.retention_days {
-        d.retention_days = Some(Transition {
-            from: old.retention_days,
-            to: new.retention_days,
-        });
-        summary.push(format!(
-            "Data is now kept for {} days instead of {}.",
-            new.retention_days, old.retention_days
-        ));
+        d.retention_days = Some(Transition { from: old.retention_days, to: new.retention_days });
+        summary.push(format!("Data is now kept for {} days instead of {}.", new.retention_days, old.retention_days));
     }
     let mut field_kept_longer = false;
     for field in &new.fields {
@@ -441,8 +378,7 @@ fn compare(old: &NoticePurpose, new: &NoticePurpose, from: &Notice, to: &Notice)
         }
         field_kept_longer |= field.retention_days > before.retention_days;
         // A field that simply follows its purpose's retention is covered by the sentence above.
-        let follows_purpose = before.retention_days == old.retention_days
-            && field.retention_days == new.retention_days;
+        let follows_purpose = before.retention_days == old.retention_days && field.retention_days == new.retention_days;
         if !follows_purpose {
             summary.push(format!(
                 "Your {} is now kept for {} days instead of {}.",
@@ -455,16 +391,8 @@ fn compare(old: &NoticePurpose, new: &NoticePurpose, from: &Notice, to: &Notice)
 
     d.added_processors = missing_from(&new.processors, &old.processors);
     d.removed_processors = missing_from(&old.processors, &new.processors);
-    summary.extend(
-        d.added_processors
-            .iter()
-            .map(|p| format!("Now also shared with {}.", processor_name(to, p))),
-    );
-    summary.extend(
-        d.removed_processors
-            .iter()
-            .map(|p| format!("No longer shared with {}.", processor_name(from, p))),
-    );
+    summary.extend(d.added_processors.iter().map(|p| format!("Now also shared with {}.", processor_name(to, p))));
+    summary.extend(d.removed_processors.iter().map(|p| format!("No longer shared with {}.", processor_name(from, p))));
 
     d.text_changed = old.title != new.title || old.description != new.description;
     if d.text_changed {
@@ -486,18 +414,12 @@ fn compare(old: &NoticePurpose, new: &NoticePurpose, from: &Notice, to: &Notice)
     }
     for benefit in &new.benefits {
         if !old.benefits.iter().any(|b| b.id == benefit.id) {
-            summary.push(format!(
-                "New benefit: {}.",
-                sentence(&benefit.title.default)
-            ));
+            summary.push(format!("New benefit: {}.", sentence(&benefit.title.default)));
         }
     }
     for benefit in &old.benefits {
         if !new.benefits.iter().any(|b| b.id == benefit.id) {
-            summary.push(format!(
-                "Benefit no longer offered: {}.",
-                sentence(&benefit.title.default)
-            ));
+            summary.push(format!("Benefit no longer offered: {}.", sentence(&benefit.title.default)));
         }
     }
     if summary.is_empty() {
@@ -520,10 +442,7 @@ fn names(fields: &[NoticeField]) -> Vec<String> {
 
 /// Entries of `list` that `other` lacks, in `list`'s order.
 fn missing_from(list: &[String], other: &[String]) -> Vec<String> {
-    list.iter()
-        .filter(|x| !other.contains(x))
-        .cloned()
-        .collect()
+    list.iter().filter(|x| !other.contains(x)).cloned().collect()
 }
 
 fn describe_field(field: &NoticeField) -> String {

@@ -70,10 +70,7 @@ impl AnonymousId {
         if raw.len() > 64 {
             return Err(IdError::TooLong);
         }
-        if !raw
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
             return Err(IdError::BadCharacter);
         }
         Ok(AnonymousId(raw.to_owned()))
@@ -120,10 +117,7 @@ mod tests {
         assert!(AnonymousId::parse("abcdefghijklmnopqrstuv").is_ok());
         assert_eq!(AnonymousId::parse("short"), Err(IdError::TooShort));
         assert_eq!(AnonymousId::parse(&"a".repeat(65)), Err(IdError::TooLong));
-        assert_eq!(
-            AnonymousId::parse("abcdefghijklmnopqrstu!"),
-            Err(IdError::BadCharacter)
-        );
+        assert_eq!(AnonymousId::parse("abcdefghijklmnopqrstu!"), Err(IdError::BadCharacter));
     }
 
     proptest! {

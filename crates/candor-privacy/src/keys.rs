@@ -100,18 +100,13 @@ impl InstanceKeys {
 }
 
 fn decode(text: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let bytes = Zeroizing::new(
-        STANDARD.decode(text.trim()).map_err(|_| KeyError::Malformed { what: what.into() })?,
-    );
-    let array: [u8; 32] =
-        bytes.as_slice().try_into().map_err(|_| KeyError::Malformed { what: what.into() })?;
+    let bytes = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| KeyError::Malformed { what: what.into() })?);
+    let array: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::Malformed { what: what.into() })?;
     Ok(Zeroizing::new(array))
 }
 
 fn read_secret(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let text = Zeroizing::new(
-        fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.into(), source })?,
-    );
+    let text = Zeroizing::new(fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.into(), source })?);
     decode(&text, &path.display().to_string())
 }
 

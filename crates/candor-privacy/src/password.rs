@@ -1,9 +1,9 @@
 //! The admin password, stored as an argon2id PHC string.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
-use rand::rngs::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::Rng;
+use rand::rngs::OsRng;
 
 /// Hashes a password with argon2id and a random salt.
 pub fn hash_password(password: &str) -> String {

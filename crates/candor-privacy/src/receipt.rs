@@ -61,11 +61,8 @@ impl ReceiptSigner {
     /// Signs raw bytes as a compact JWS.
     pub fn sign_bytes(&self, payload: &[u8]) -> String {
         let header = serde_json::json!({"alg": "EdDSA", "kid": self.kid, "typ": "JOSE"});
-        let signing_input = format!(
-            "{}.{}",
-            B64.encode(serde_json::to_vec(&header).expect("header serializes")),
-            B64.encode(payload)
-        );
+        let signing_input =
+            format!("{}.{}", B64.encode(serde_json::to_vec(&header).expect("header serializes")), B64.encode(payload));
         let signature = self.key.sign(signing_input.as_bytes());
         format!("{signing_input}.{}", B64.encode(signature.to_bytes()))
     }
@@ -90,32 +87,25 @@ impl ReceiptSigner {
 /// Verifies a compact EdDSA JWS with a public key and returns its payload.
 pub fn verify_with(key: &VerifyingKey, jws: &str) -> Result<Vec<u8>, JwsError> {
     let mut parts = jws.split('.');
-    let (Some(header), Some(payload), Some(signature), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
     else {
         return Err(JwsError::Malformed);
     };
-    let header_json: serde_json::Value =
-        serde_json::from_slice(&B64.decode(header).map_err(|_| JwsError::Malformed)?)
-            .map_err(|_| JwsError::Malformed)?;
+    let header_json: serde_json::Value = serde_json::from_slice(&B64.decode(header).map_err(|_| JwsError::Malformed)?)
+        .map_err(|_| JwsError::Malformed)?;
     if header_json["alg"] != "EdDSA" {
         return Err(JwsError::Header);
     }
-    let signature: [u8; 64] = B64
-        .decode(signature)
-        .map_err(|_| JwsError::Malformed)?
-        .try_into()
-        .map_err(|_| JwsError::Malformed)?;
+    let signature: [u8; 64] =
+        B64.decode(signature).map_err(|_| JwsError::Malformed)?.try_into().map_err(|_| JwsError::Malformed)?;
     let signing_input = &jws[..header.len() + 1 + payload.len()];
-    key.verify(signing_input.as_bytes(), &Signature::from_bytes(&signature))
-        .map_err(|_| JwsError::Signature)?;
+    key.verify(signing_input.as_bytes(), &Signature::from_bytes(&signature)).map_err(|_| JwsError::Signature)?;
     B64.decode(payload).map_err(|_| JwsError::Malformed)
 }
 
 fn thumbprint(key: &VerifyingKey) -> String {
     // RFC 7638: the required members in lexicographic order, no whitespace.
-    let canonical =
-        format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, B64.encode(key.as_bytes()));
+    let canonical = format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{}"}}"#, B64.encode(key.as_bytes()));
     B64.encode(Sha256::digest(canonical.as_bytes()))
 }
 
@@ -135,7 +125,8 @@ mod tests {
         assert_eq!(payload, br#"{"purpose":"newsletter","state":"granted"}"#);
 
         let parts: Vec<&str> = jws.split('.').collect();
-        let forged = format!("{}.{}.{}", parts[0], B64.encode(br#"{"purpose":"newsletter","state":"denied"}"#), parts[2]);
+        let forged =
+            format!("{}.{}.{}", parts[0], B64.encode(br#"{"purpose":"newsletter","state":"denied"}"#), parts[2]);
         assert_eq!(s.verify(&forged), Err(JwsError::Signature));
         assert_eq!(s.verify("a.b"), Err(JwsError::Malformed));
         let other = ReceiptSigner::new(SigningKey::from_bytes(&[8; 32]));

@@ -26,7 +26,8 @@ impl Application {
     /// and starts the background tasks.
     pub async fn build(instance: Instance) -> anyhow::Result<Application> {
         let Instance { settings, store, signer, pseudonyms } = instance;
-        let listener = TcpListener::bind(&settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+        let listener =
+            TcpListener::bind(&settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
         let addr = listener.local_addr()?;
         let notices = NoticeCache::default();
         notices.refresh(&store).await?;

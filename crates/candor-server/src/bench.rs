@@ -65,16 +65,17 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
     tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = server.rss_kib("VmRSS");
 
-    let version: i64 = client.get(format!("{base}/v1/notice")).send().await?.json::<serde_json::Value>().await?["version"]
-        .as_i64()
-        .context("notice version")?;
+    let version: i64 =
+        client.get(format!("{base}/v1/notice")).send().await?.json::<serde_json::Value>().await?["version"]
+            .as_i64()
+            .context("notice version")?;
     let write = |i: usize| {
         let client = client.clone();
         let (base, key) = (base.clone(), key.clone());
         async move {
             let body = serde_json::json!({
                 "subject": format!("bench-subject-{i}"),
-                "choices": {"newsletter": i % 2 == 0, "personalization": true, "analytics": i % 3 == 0},
+                "choices": {"newsletter": i.is_multiple_of(2), "personalization": true, "analytics": i.is_multiple_of(3)},
                 "notice_version": version,
                 "source": "api",
             });
@@ -91,7 +92,8 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
         let client = client.clone();
         let (base, key) = (base.clone(), key.clone());
         async move {
-            let r = client.get(format!("{base}/v1/subjects/bench-subject-{i}/consents")).bearer_auth(&key).send().await?;
+            let r =
+                client.get(format!("{base}/v1/subjects/bench-subject-{i}/consents")).bearer_auth(&key).send().await?;
             anyhow::ensure!(r.status() == 200, "consent read answered {}", r.status());
             r.bytes().await?;
             Ok(())
@@ -118,7 +120,9 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
     eprintln!("bench: baseline, {baseline_rows} one-row durable inserts");
     let baseline = bare_inserts(dir.path(), baseline_rows).await?;
 
-    println!("\ncandor bench consent — {requests} requests per phase, {concurrency} concurrent clients, SQLite (WAL, synchronous=FULL)\n");
+    println!(
+        "\ncandor bench consent — {requests} requests per phase, {concurrency} concurrent clients, SQLite (WAL, synchronous=FULL)\n"
+    );
     println!("| measure | candor | baseline | ratio |");
     println!("| --- | ---: | ---: | ---: |");
     println!(
@@ -147,7 +151,11 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
         ms(healthz.percentile(0.5)),
         ms(healthz.percentile(0.99))
     );
-    println!("| server RSS idle / peak (MiB) | {:.1} / {:.1} | | |", idle_rss as f64 / 1024.0, peak_rss as f64 / 1024.0);
+    println!(
+        "| server RSS idle / peak (MiB) | {:.1} / {:.1} | | |",
+        idle_rss as f64 / 1024.0,
+        peak_rss as f64 / 1024.0
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -213,20 +221,23 @@ async fn bare_inserts(dir: &Path, rows: usize) -> anyhow::Result<Phase> {
     )
     .execute(&pool)
     .await?;
-    let proof = serde_json::json!({"notice_sha256": "0".repeat(64), "user_agent": "bench", "page": null, "gpc": false}).to_string();
+    let proof = serde_json::json!({"notice_sha256": "0".repeat(64), "user_agent": "bench", "page": null, "gpc": false})
+        .to_string();
     let mut latencies = Vec::with_capacity(rows);
     let start = Instant::now();
     for i in 0..rows {
         let t = Instant::now();
         let pid: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()).into();
-        sqlx::query("INSERT INTO consent_records VALUES ($1, $2, 'newsletter', 'granted', 1, $3, 'api', 'api', $4, $5)")
-            .bind(&pid[..])
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(now_ms())
-            .bind(&proof)
-            .bind(uuid::Uuid::now_v7().to_string())
-            .execute(&pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO consent_records VALUES ($1, $2, 'newsletter', 'granted', 1, $3, 'api', 'api', $4, $5)",
+        )
+        .bind(&pid[..])
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(now_ms())
+        .bind(&proof)
+        .bind(uuid::Uuid::now_v7().to_string())
+        .execute(&pool)
+        .await?;
         latencies.push(t.elapsed());
     }
     let elapsed = start.elapsed();
@@ -274,7 +285,9 @@ impl Server {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix(field).and_then(|v| v.trim_start_matches(':').split_whitespace().next()?.parse().ok()))
+            .find_map(|l| {
+                l.strip_prefix(field).and_then(|v| v.trim_start_matches(':').split_whitespace().next()?.parse().ok())
+            })
             .unwrap_or(0)
     }
 
@@ -283,4 +296,3 @@ impl Server {
         let _ = self.child.wait().await;
     }
 }
-

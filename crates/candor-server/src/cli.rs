@@ -38,6 +38,15 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<String>,
     },
+    /// A ready demo shop in a temporary folder, loaded with synthetic customers, served.
+    Demo {
+        /// How many synthetic customers to load.
+        #[arg(long, default_value_t = 3000)]
+        customers: usize,
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
     /// Work with the catalog.
     Catalog {
         #[command(subcommand)]

@@ -59,15 +59,13 @@ impl Settings {
         let catalog = dir.join("candor.toml");
         if catalog.exists() {
             let text = std::fs::read_to_string(&catalog)?;
-            let table: toml::Table = toml::from_str(&text)
-                .map_err(|e| anyhow::anyhow!("{}: {}", catalog.display(), e.message()))?;
+            let table: toml::Table =
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", catalog.display(), e.message()))?;
             if let Some(server) = table.get("server") {
                 figment = figment.merge(Serialized::defaults(server.clone()));
             }
         }
-        let figment = figment
-            .merge(Env::prefixed("CANDOR_").only(&ENV_KEYS))
-            .merge(Serialized::defaults(flags));
+        let figment = figment.merge(Env::prefixed("CANDOR_").only(&ENV_KEYS)).merge(Serialized::defaults(flags));
         let mut settings: Settings = figment.extract().map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
         settings.dir = dir.to_path_buf();
         settings.validate()?;
@@ -94,7 +92,8 @@ impl Settings {
         match &self.database_url {
             Some(url) => url.clone(),
             None => {
-                let path = std::path::absolute(self.dir.join("candor.db")).unwrap_or_else(|_| self.dir.join("candor.db"));
+                let path =
+                    std::path::absolute(self.dir.join("candor.db")).unwrap_or_else(|_| self.dir.join("candor.db"));
                 format!("sqlite://{}", path.display())
             }
         }
@@ -116,11 +115,16 @@ mod tests {
     #[test]
     fn layers_apply_in_order() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("candor.toml"), "[server]\nlisten = \"127.0.0.1:9000\"\nsession_ttl_secs = 600\n").unwrap();
+        std::fs::write(
+            dir.path().join("candor.toml"),
+            "[server]\nlisten = \"127.0.0.1:9000\"\nsession_ttl_secs = 600\n",
+        )
+        .unwrap();
         let s = Settings::load(dir.path(), FlagOverrides::default()).unwrap();
         assert_eq!(s.listen, "127.0.0.1:9000");
         assert_eq!(s.session_ttl_secs, 600);
-        let s = Settings::load(dir.path(), FlagOverrides { listen: Some("127.0.0.1:9001".into()), database_url: None }).unwrap();
+        let s = Settings::load(dir.path(), FlagOverrides { listen: Some("127.0.0.1:9001".into()), database_url: None })
+            .unwrap();
         assert_eq!(s.listen, "127.0.0.1:9001");
         assert!(s.database_url().starts_with("sqlite://"));
     }
@@ -128,9 +132,11 @@ mod tests {
     #[test]
     fn bad_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        let err = Settings::load(dir.path(), FlagOverrides { listen: Some("nope".into()), database_url: None }).unwrap_err();
+        let err =
+            Settings::load(dir.path(), FlagOverrides { listen: Some("nope".into()), database_url: None }).unwrap_err();
         assert!(err.to_string().contains("listen"), "{err}");
-        let err = Settings::load(dir.path(), FlagOverrides { listen: None, database_url: Some("mysql://x".into()) }).unwrap_err();
+        let err = Settings::load(dir.path(), FlagOverrides { listen: None, database_url: Some("mysql://x".into()) })
+            .unwrap_err();
         assert!(err.to_string().contains("database_url"), "{err}");
     }
 }

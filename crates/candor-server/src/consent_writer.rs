@@ -237,7 +237,10 @@ fn prepare(
         })
         .collect();
     for d in &decisions {
-        rules.insert(d.purpose.clone(), LatestRecord { state: d.state, notice_version: current, at_ms: at, method: d.method });
+        rules.insert(
+            d.purpose.clone(),
+            LatestRecord { state: d.state, notice_version: current, at_ms: at, method: d.method },
+        );
     }
     let state = effective_states(notice, &rules);
     let needs_reconsent = consent::needs_reconsent(&notice.notice, &notice.last_material, &rules, at);

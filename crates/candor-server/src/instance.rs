@@ -73,7 +73,8 @@ pub async fn init(dir: &Path, flags: FlagOverrides) -> anyhow::Result<InitOutcom
     let catalog_path = dir.join("candor.toml");
     let wrote_catalog = !catalog_path.exists();
     if wrote_catalog {
-        std::fs::write(&catalog_path, EXAMPLE_CATALOG).with_context(|| format!("writing {}", catalog_path.display()))?;
+        std::fs::write(&catalog_path, EXAMPLE_CATALOG)
+            .with_context(|| format!("writing {}", catalog_path.display()))?;
     }
     InstanceKeys::load_or_create(dir)?;
     let settings = Settings::load(dir, flags)?;

@@ -3,9 +3,9 @@
 
 use candor_core::catalog::{Catalog, CatalogErrors};
 use candor_core::notice::{Notice, NoticeDiff, diff};
+use candor_privacy::audit::AuditChain;
 use candor_privacy::sha256_hex;
 use candor_store::notices::NewNotice;
-use candor_privacy::audit::AuditChain;
 use candor_store::{Store, StoreError, now_ms};
 
 use crate::instance::audit_entry;
@@ -52,7 +52,9 @@ pub async fn diff_to_current(
             let stored = store.notice(v).await?.ok_or(StoreError::Conflict("notice vanished".into()))?;
             (Some(v), serde_json::from_str::<Notice>(&stored.notice_json).map_err(|e| PublishError::Corrupt(v, e))?)
         }
-        None => (None, Notice { organization: next.organization.clone(), purposes: Vec::new(), processors: Vec::new() }),
+        None => {
+            (None, Notice { organization: next.organization.clone(), purposes: Vec::new(), processors: Vec::new() })
+        }
     };
     let d = diff(&previous, &next);
     Ok((latest, next, d))

@@ -91,8 +91,7 @@ impl AuditLog<'_> {
     pub async fn head(&self) -> Result<Option<AuditHead>> {
         let row: Option<(i64, Vec<u8>, Vec<u8>)> = on_pool!(self.store, pool =>
             sqlx::query_as("SELECT seq, hash, signature FROM audit_head WHERE id = 1").fetch_optional(pool).await?);
-        row.map(|(seq, hash, signature)| Ok(AuditHead { seq, hash: hash32(&hash)?, signature }))
-            .transpose()
+        row.map(|(seq, hash, signature)| Ok(AuditHead { seq, hash: hash32(&hash)?, signature })).transpose()
     }
 
     /// Every entry in `seq` order, streamed to `visit` (the log can be large).
@@ -109,7 +108,8 @@ impl AuditLog<'_> {
 
     /// The newest entries, newest first (for the admin console and tests).
     pub async fn recent(&self, limit: i64) -> Result<Vec<AuditEntry>> {
-        const SQL: &str = "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT $1";
+        const SQL: &str =
+            "SELECT seq, at, actor, action, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq DESC LIMIT $1";
         let rows: Vec<EntryRow> = on_pool!(self.store, pool => sqlx::query_as(SQL).bind(limit).fetch_all(pool).await?);
         rows.into_iter().map(to_entry).collect()
     }

@@ -43,7 +43,13 @@ impl Store {
     }
 
     /// Revokes a key; false if no active key has this id.
-    pub async fn revoke_api_key(&self, id: &str, at_ms: i64, chain: &AuditChain<'_>, audit: NewAuditEntry) -> Result<bool> {
+    pub async fn revoke_api_key(
+        &self,
+        id: &str,
+        at_ms: i64,
+        chain: &AuditChain<'_>,
+        audit: NewAuditEntry,
+    ) -> Result<bool> {
         let revoked = write_tx!(self, tx => {
             let done = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(at_ms).bind(id).execute(&mut *tx).await?.rows_affected() == 1;

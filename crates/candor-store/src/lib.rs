@@ -44,10 +44,8 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the database is unreachable or overloaded (answer 503, not 500).
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_))
-        ) || matches!(self, StoreError::Database(sqlx::Error::Database(e)) if is_busy_or_full(e.as_ref()))
+        matches!(self, StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)))
+            || matches!(self, StoreError::Database(sqlx::Error::Database(e)) if is_busy_or_full(e.as_ref()))
     }
 }
 
@@ -126,11 +124,13 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true);
+            let path = options.get_filename().to_path_buf();
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
+            restrict_to_owner(&path);
             Store { db: Db::Sqlite(pool) }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?.application_name("candor");
@@ -198,10 +198,20 @@ impl Store {
     }
 }
 
+/// The database holds pseudonymous personal data: only its owner may read it. SQLite
+/// gives the WAL and shared-memory files the same mode as the main file.
+fn restrict_to_owner(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Err(e) = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            tracing::warn!(error = %e, "cannot restrict the database file to its owner");
+        }
+    }
+    let _ = path;
+}
+
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -123,9 +123,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        i64::try_from(v)
-            .map(|v| bare(Value::Integer(v)))
-            .map_err(|_| E::custom("integer out of range"))
+        i64::try_from(v).map(|v| bare(Value::Integer(v))).map_err(|_| E::custom("integer out of range"))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Node, E> {
@@ -170,11 +168,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
         let mut key = Some(first);
         while let Some(k) = key {
             let node = map.next_value_seed(SpannedSeed)?;
-            entries.push(Entry {
-                key: k.name,
-                key_span: k.span,
-                node,
-            });
+            entries.push(Entry { key: k.name, key_span: k.span, node });
             key = map.next_key_seed(KeySeed)?;
         }
         Ok(bare(Value::Table(entries)))
@@ -184,9 +178,7 @@ impl<'de> Visitor<'de> for NodeVisitor {
 fn expect_protocol_key<'de, A: MapAccess<'de>>(map: &mut A, want: &str) -> Result<(), A::Error> {
     match map.next_key_seed(KeySeed)? {
         Some(key) if key.name == want => Ok(()),
-        _ => Err(de::Error::custom(
-            "unexpected span layout from the TOML parser",
-        )),
+        _ => Err(de::Error::custom("unexpected span layout from the TOML parser")),
     }
 }
 
@@ -215,10 +207,7 @@ impl<'de> Visitor<'de> for KeyVisitor {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
-        Ok(Key {
-            name: v.to_owned(),
-            span: None,
-        })
+        Ok(Key { name: v.to_owned(), span: None })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Key, A::Error> {
@@ -228,10 +217,7 @@ impl<'de> Visitor<'de> for KeyVisitor {
         let end: usize = map.next_value()?;
         expect_plain_key(&mut map, SPANNED_VALUE)?;
         let name: String = map.next_value()?;
-        Ok(Key {
-            name,
-            span: Some(start..end),
-        })
+        Ok(Key { name, span: Some(start..end) })
     }
 }
 
@@ -239,9 +225,7 @@ impl<'de> Visitor<'de> for KeyVisitor {
 fn expect_plain_key<'de, A: MapAccess<'de>>(map: &mut A, want: &str) -> Result<(), A::Error> {
     match map.next_key::<String>()? {
         Some(key) if key == want => Ok(()),
-        _ => Err(de::Error::custom(
-            "unexpected span layout from the TOML parser",
-        )),
+        _ => Err(de::Error::custom("unexpected span layout from the TOML parser")),
     }
 }
 
@@ -268,15 +252,11 @@ mod tests {
         let name = get(&get(&root, "organization").node, "name");
         assert_eq!(line_of(source, &name.key_span), 2);
         assert_eq!(line_of(source, &name.node.span), 2);
-        let Value::Array(purposes) = &get(&root, "purpose").node.value else {
-            panic!("purpose is not an array")
-        };
+        let Value::Array(purposes) = &get(&root, "purpose").node.value else { panic!("purpose is not an array") };
         assert_eq!(purposes.len(), 2);
         assert_eq!(line_of(source, &purposes[1].span), 7);
         let list = get(&purposes[1], "list");
-        let Value::Array(items) = &list.node.value else {
-            panic!("list is not an array")
-        };
+        let Value::Array(items) = &list.node.value else { panic!("list is not an array") };
         assert_eq!(line_of(source, &items[1].span), 11);
     }
 
@@ -286,21 +266,11 @@ mod tests {
         let root = parse(source).unwrap();
         let tls = get(&get(&root, "server").node, "tls");
         assert_eq!(line_of(source, &get(&tls.node, "cert").node.span), 2);
-        let Value::Array(purposes) = &get(&root, "purpose").node.value else {
-            panic!("purpose is not an array")
-        };
+        let Value::Array(purposes) = &get(&root, "purpose").node.value else { panic!("purpose is not an array") };
         let title = get(&purposes[0], "title");
         assert_eq!(line_of(source, &get(&title.node, "de").node.span), 5);
-        assert!(matches!(
-            get(&purposes[0], "when").node.value,
-            Value::Datetime(_)
-        ));
-        assert!(matches!(
-            get(&purposes[0], "$__serde_spanned_private_start")
-                .node
-                .value,
-            Value::Integer(1)
-        ));
+        assert!(matches!(get(&purposes[0], "when").node.value, Value::Datetime(_)));
+        assert!(matches!(get(&purposes[0], "$__serde_spanned_private_start").node.value, Value::Integer(1)));
     }
 
     #[test]

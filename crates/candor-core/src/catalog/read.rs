@@ -4,9 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::document::{self, Entry, Node, Value};
 use super::{
-    Benefit, BenefitKind, Catalog, CatalogError, CatalogErrors, DEFAULT_CONSENT_VALID_DAYS,
-    DEFAULT_EVENT_WEIGHT, EventType, Field, FieldType, LegalBasis, Organization, Processor,
-    Purpose, Text, is_valid_id,
+    Benefit, BenefitKind, Catalog, CatalogError, CatalogErrors, DEFAULT_CONSENT_VALID_DAYS, DEFAULT_EVENT_WEIGHT,
+    EventType, Field, FieldType, LegalBasis, Organization, Processor, Purpose, Text, is_valid_id,
 };
 
 /// Parses `source` and validates it; see [`Catalog::parse`].
@@ -22,10 +21,7 @@ pub(super) fn parse(source: &str) -> Result<Catalog, CatalogErrors> {
             }]));
         }
     };
-    let mut cx = Cx {
-        source,
-        errors: Vec::new(),
-    };
+    let mut cx = Cx { source, errors: Vec::new() };
     let catalog = read_catalog(&mut cx, &root);
     // Stable: problems on one line keep the order they were found in.
     cx.errors.sort_by_key(|e| e.line);
@@ -38,47 +34,15 @@ pub(super) fn parse(source: &str) -> Result<Catalog, CatalogErrors> {
 /// The toml crate's message on one line (errors are listed one per line), never empty: it
 /// leaves some blank, e.g. for a key with no value at the end of the file.
 fn syntax_message(message: &str) -> String {
-    let parts: Vec<&str> = message
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if parts.is_empty() {
-        "invalid TOML syntax".to_owned()
-    } else {
-        parts.join("; ")
-    }
+    let parts: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    if parts.is_empty() { "invalid TOML syntax".to_owned() } else { parts.join("; ") }
 }
 
-const TOP_KEYS: &[&str] = &[
-    "organization",
-    "purpose",
-    "field",
-    "event",
-    "benefit",
-    "processor",
-    "server",
-];
+const TOP_KEYS: &[&str] = &["organization", "purpose", "field", "event", "benefit", "processor", "server"];
 const ORGANIZATION_KEYS: &[&str] = &["name", "contact", "allowed_origins", "consent_valid_days"];
-const PURPOSE_KEYS: &[&str] = &[
-    "id",
-    "title",
-    "description",
-    "legal_basis",
-    "retention_days",
-    "gpc_opt_out",
-    "recommendations",
-];
-const FIELD_KEYS: &[&str] = &[
-    "name",
-    "type",
-    "max_len",
-    "values",
-    "category",
-    "pii",
-    "purposes",
-    "retention_days",
-];
+const PURPOSE_KEYS: &[&str] =
+    &["id", "title", "description", "legal_basis", "retention_days", "gpc_opt_out", "recommendations"];
+const FIELD_KEYS: &[&str] = &["name", "type", "max_len", "values", "category", "pii", "purposes", "retention_days"];
 const EVENT_KEYS: &[&str] = &["name", "fields", "item_field", "weight"];
 const BENEFIT_KEYS: &[&str] = &["id", "title", "description", "kind", "requires"];
 const PROCESSOR_KEYS: &[&str] = &["id", "name", "url", "purposes", "secret"];
@@ -93,54 +57,29 @@ struct Cx<'s> {
 
 impl Cx<'_> {
     fn line(&self, node: &Node) -> Option<usize> {
-        node.span
-            .as_ref()
-            .map(|span| line_at(self.source, span.start))
+        node.span.as_ref().map(|span| line_at(self.source, span.start))
     }
 
     fn error(&mut self, line: usize, path: impl Into<String>, message: impl Into<String>) {
-        self.errors.push(CatalogError {
-            line,
-            path: path.into(),
-            message: message.into(),
-        });
+        self.errors.push(CatalogError { line, path: path.into(), message: message.into() });
     }
 
     fn wrong_type(&mut self, item: &Item<'_>, expected: &str) {
         let found = item.node.value.type_name();
-        self.error(
-            item.line,
-            item.path.clone(),
-            format!("expected {expected}, found {found}"),
-        );
+        self.error(item.line, item.path.clone(), format!("expected {expected}, found {found}"));
     }
 }
 
 fn line_at(source: &str, offset: usize) -> usize {
     let end = offset.min(source.len());
-    source.as_bytes()[..end]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
+    source.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 fn join(path: &str, key: &str) -> String {
     // Keys outside TOML's bare-key alphabet are shown quoted and escaped, as TOML would.
-    let bare = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    let key = if bare {
-        key.to_owned()
-    } else {
-        format!("{key:?}")
-    };
-    if path.is_empty() {
-        key
-    } else {
-        format!("{path}.{key}")
-    }
+    let bare = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    let key = if bare { key.to_owned() } else { format!("{key:?}") };
+    if path.is_empty() { key } else { format!("{path}.{key}") }
 }
 
 /// A value with the line it was written on.
@@ -225,19 +164,11 @@ impl<'n> Table<'n> {
                 }
                 None => format!("; expected one of: {}", self.known.join(", ")),
             };
-            cx.error(
-                line,
-                join(&self.path, &entry.key),
-                format!("unknown key {:?}{hint}", entry.key),
-            );
+            cx.error(line, join(&self.path, &entry.key), format!("unknown key {:?}{hint}", entry.key));
         }
         for key in self.missing {
             if !suggested.contains(&key.as_str()) {
-                cx.error(
-                    self.line,
-                    join(&self.path, &key),
-                    format!("missing required key \"{key}\""),
-                );
+                cx.error(self.line, join(&self.path, &key), format!("missing required key \"{key}\""));
             }
         }
     }
@@ -245,12 +176,7 @@ impl<'n> Table<'n> {
 
 /// The known key a typo most likely meant: at most two edits away.
 fn closest<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
-    known
-        .iter()
-        .map(|k| (edit_distance(key, k), *k))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
+    known.iter().map(|k| (edit_distance(key, k), *k)).filter(|(d, _)| *d <= 2).min_by_key(|(d, _)| *d).map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -269,19 +195,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 impl<'n> Item<'n> {
     fn element(&self, cx: &Cx<'_>, index: usize, node: &'n Node) -> Item<'n> {
-        Item {
-            node,
-            line: cx.line(node).unwrap_or(self.line),
-            path: format!("{}[{index}]", self.path),
-        }
+        Item { node, line: cx.line(node).unwrap_or(self.line), path: format!("{}[{index}]", self.path) }
     }
 
     fn string(&self, cx: &mut Cx<'_>) -> Option<Loc<String>> {
         match &self.node.value {
-            Value::String(s) => Some(Loc {
-                value: s.clone(),
-                line: self.line,
-            }),
+            Value::String(s) => Some(Loc { value: s.clone(), line: self.line }),
             _ => {
                 cx.wrong_type(self, "a string");
                 None
@@ -327,11 +246,7 @@ impl<'n> Item<'n> {
         match u32::try_from(i) {
             Ok(n) => Some(n),
             Err(_) => {
-                cx.error(
-                    self.line,
-                    self.path.clone(),
-                    format!("{i} is out of range (0 to {})", u32::MAX),
-                );
+                cx.error(self.line, self.path.clone(), format!("{i} is out of range (0 to {})", u32::MAX));
                 None
             }
         }
@@ -367,11 +282,7 @@ impl<'n> Item<'n> {
             cx.wrong_type(self, &format!("an array of tables ([[{header}]])"));
             return Vec::new();
         };
-        nodes
-            .iter()
-            .enumerate()
-            .map(|(index, node)| self.element(cx, index, node))
-            .collect()
+        nodes.iter().enumerate().map(|(index, node)| self.element(cx, index, node)).collect()
     }
 
     fn text(&self, cx: &mut Cx<'_>) -> Option<Text> {
@@ -397,10 +308,7 @@ impl<'n> Item<'n> {
                         cx.error(
                             key_line.unwrap_or(item.line),
                             item.path.clone(),
-                            format!(
-                                "{:?} is not a language code (e.g. \"de\" or \"pt-BR\")",
-                                entry.key
-                            ),
+                            format!("{:?} is not a language code (e.g. \"de\" or \"pt-BR\")", entry.key),
                         );
                         ok = false;
                         continue;
@@ -416,23 +324,13 @@ impl<'n> Item<'n> {
                     }
                 }
                 let Some(default) = default else {
-                    cx.error(
-                        self.line,
-                        self.path.clone(),
-                        "translations must include \"en\", the default text",
-                    );
+                    cx.error(self.line, self.path.clone(), "translations must include \"en\", the default text");
                     return None;
                 };
-                ok.then_some(Text {
-                    default,
-                    translations,
-                })
+                ok.then_some(Text { default, translations })
             }
             _ => {
-                cx.wrong_type(
-                    self,
-                    "a string or a table of translations (e.g. { en = \"…\", de = \"…\" })",
-                );
+                cx.wrong_type(self, "a string or a table of translations (e.g. { en = \"…\", de = \"…\" })");
                 None
             }
         }
@@ -450,15 +348,10 @@ fn is_language_code(code: &str) -> bool {
 /// How an array element names itself in paths: by its id when it has a usable one.
 fn label(kind: &str, id_key: &str, index: usize, node: &Node) -> String {
     let id = match &node.value {
-        Value::Table(entries) => {
-            entries
-                .iter()
-                .find(|e| e.key == id_key)
-                .and_then(|e| match &e.node.value {
-                    Value::String(id) => Some(id.as_str()),
-                    _ => None,
-                })
-        }
+        Value::Table(entries) => entries.iter().find(|e| e.key == id_key).and_then(|e| match &e.node.value {
+            Value::String(id) => Some(id.as_str()),
+            _ => None,
+        }),
         _ => None,
     };
     match id {
@@ -488,10 +381,7 @@ struct Registry {
 
 impl Registry {
     fn new(noun: &'static str) -> Registry {
-        Registry {
-            noun,
-            first_lines: BTreeMap::new(),
-        }
+        Registry { noun, first_lines: BTreeMap::new() }
     }
 
     /// Returns false when the name was already declared.
@@ -500,10 +390,7 @@ impl Registry {
             cx.error(
                 name.line,
                 path,
-                format!(
-                    "duplicate {} {:?} (first defined on line {first})",
-                    self.noun, name.value
-                ),
+                format!("duplicate {} {:?} (first defined on line {first})", self.noun, name.value),
             );
             return false;
         }
@@ -517,43 +404,25 @@ fn check_unique(cx: &mut Cx<'_>, path: &str, list: &[Loc<String>], noun: &str) {
     let mut seen = BTreeSet::new();
     for entry in list {
         if !seen.insert(entry.value.as_str()) {
-            cx.error(
-                entry.line,
-                path,
-                format!("{noun} {:?} is listed twice", entry.value),
-            );
+            cx.error(entry.line, path, format!("{noun} {:?} is listed twice", entry.value));
         }
     }
 }
 
 fn read_catalog(cx: &mut Cx<'_>, root: &Node) -> Option<Catalog> {
-    let root_item = Item {
-        node: root,
-        line: 0,
-        path: String::new(),
-    };
+    let root_item = Item { node: root, line: 0, path: String::new() };
     let mut top = Table::open(cx, &root_item, TOP_KEYS)?;
-    let organization = top
-        .required(cx, "organization")
-        .and_then(|item| read_organization(cx, &item));
+    let organization = top.required(cx, "organization").and_then(|item| read_organization(cx, &item));
 
     let purpose_items = match top.optional(cx, "purpose") {
         Some(item) => {
             if matches!(&item.node.value, Value::Array(a) if a.is_empty()) {
-                cx.error(
-                    item.line,
-                    item.path.clone(),
-                    "the catalog declares no purpose; add at least one [[purpose]]",
-                );
+                cx.error(item.line, item.path.clone(), "the catalog declares no purpose; add at least one [[purpose]]");
             }
             item.tables(cx, "purpose")
         }
         None => {
-            cx.error(
-                0,
-                "purpose",
-                "the catalog declares no purpose; add at least one [[purpose]]",
-            );
+            cx.error(0, "purpose", "the catalog declares no purpose; add at least one [[purpose]]");
             Vec::new()
         }
     };
@@ -564,10 +433,7 @@ fn read_catalog(cx: &mut Cx<'_>, root: &Node) -> Option<Catalog> {
     let mut purposes = Vec::new();
     let mut recommendation_purpose: Option<Loc<String>> = None;
     for (index, item) in purpose_items.iter().enumerate() {
-        let item = Item {
-            path: label("purpose", "id", index, item.node),
-            ..*item
-        };
+        let item = Item { path: label("purpose", "id", index, item.node), ..*item };
         let draft = read_purpose(cx, &item);
         if let Some(id) = &draft.id
             && purpose_ids.declare(cx, &join(&item.path, "id"), id)
@@ -585,12 +451,7 @@ fn read_catalog(cx: &mut Cx<'_>, root: &Node) -> Option<Catalog> {
                             first.value, first.line
                         ),
                     ),
-                    None => {
-                        recommendation_purpose = Some(Loc {
-                            value: purpose.id.clone(),
-                            line: item.line,
-                        })
-                    }
+                    None => recommendation_purpose = Some(Loc { value: purpose.id.clone(), line: item.line }),
                 }
             }
             purposes.push(purpose);
@@ -601,10 +462,7 @@ fn read_catalog(cx: &mut Cx<'_>, root: &Node) -> Option<Catalog> {
     let mut field_names = Registry::new("field");
     let mut fields = Vec::new();
     for (index, item) in field_items.iter().enumerate() {
-        let item = Item {
-            path: label("field", "name", index, item.node),
-            ..*item
-        };
+        let item = Item { path: label("field", "name", index, item.node), ..*item };
         let (name, field) = read_field(cx, &item, &bases);
         if let Some(name) = &name {
             field_names.declare(cx, &join(&item.path, "name"), name);
@@ -616,10 +474,7 @@ fn read_catalog(cx: &mut Cx<'_>, root: &Node) -> Option<Catalog> {
     let mut event_names = Registry::new("event");
     let mut events = Vec::new();
     for (index, item) in event_items.iter().enumerate() {
-        let item = Item {
-            path: label("event", "name", index, item.node),
-            ..*item
-        };
+        let item = Item { path: label("event", "name", index, item.node), ..*item };
         let (name, event) = read_event(cx, &item, &field_names);
         if let Some(name) = &name {
             event_names.declare(cx, &join(&item.path, "name"), name);
@@ -631,10 +486,7 @@ fn read_catalog(cx: &mut Cx<'_>, root: &Node) -> Option<Catalog> {
     let mut benefit_ids = Registry::new("benefit id");
     let mut benefits = Vec::new();
     for (index, item) in benefit_items.iter().enumerate() {
-        let item = Item {
-            path: label("benefit", "id", index, item.node),
-            ..*item
-        };
+        let item = Item { path: label("benefit", "id", index, item.node), ..*item };
         let (id, benefit) = read_benefit(cx, &item, &bases);
         if let Some(id) = &id {
             benefit_ids.declare(cx, &join(&item.path, "id"), id);
@@ -646,10 +498,7 @@ fn read_catalog(cx: &mut Cx<'_>, root: &Node) -> Option<Catalog> {
     let mut processor_ids = Registry::new("processor id");
     let mut processors = Vec::new();
     for (index, item) in processor_items.iter().enumerate() {
-        let item = Item {
-            path: label("processor", "id", index, item.node),
-            ..*item
-        };
+        let item = Item { path: label("processor", "id", index, item.node), ..*item };
         let (id, processor) = read_processor(cx, &item, &bases);
         if let Some(id) = &id {
             processor_ids.declare(cx, &join(&item.path, "id"), id);
@@ -665,28 +514,17 @@ fn read_catalog(cx: &mut Cx<'_>, root: &Node) -> Option<Catalog> {
     }
     top.finish(cx);
 
-    Some(Catalog {
-        organization: organization?,
-        purposes,
-        fields,
-        events,
-        benefits,
-        processors,
-    })
+    Some(Catalog { organization: organization?, purposes, fields, events, benefits, processors })
 }
 
 fn section<'n>(cx: &mut Cx<'_>, top: &mut Table<'n>, key: &str) -> Vec<Item<'n>> {
-    top.optional(cx, key)
-        .map(|item| item.tables(cx, key))
-        .unwrap_or_default()
+    top.optional(cx, key).map(|item| item.tables(cx, key)).unwrap_or_default()
 }
 
 fn read_organization(cx: &mut Cx<'_>, item: &Item<'_>) -> Option<Organization> {
     let mut t = Table::open(cx, item, ORGANIZATION_KEYS)?;
     let name = t.required(cx, "name").and_then(|i| i.non_empty_string(cx));
-    let contact = t
-        .required(cx, "contact")
-        .and_then(|i| i.non_empty_string(cx));
+    let contact = t.required(cx, "contact").and_then(|i| i.non_empty_string(cx));
     let allowed_origins = match t.optional(cx, "allowed_origins") {
         Some(list) => {
             let origins = list.strings(cx);
@@ -695,10 +533,7 @@ fn read_organization(cx: &mut Cx<'_>, item: &Item<'_>) -> Option<Organization> {
                     cx.error(
                         origin.line,
                         format!("{}[{index}]", list.path),
-                        format!(
-                            "{:?} is not an origin (scheme://host[:port]): {problem}",
-                            origin.value
-                        ),
+                        format!("{:?} is not an origin (scheme://host[:port]): {problem}", origin.value),
                     );
                 }
             }
@@ -722,10 +557,7 @@ fn read_organization(cx: &mut Cx<'_>, item: &Item<'_>) -> Option<Organization> {
 /// Why `origin` is not a browser origin, if it is not. The server compares origins as exact
 /// strings (as browsers send them), so anything a browser would never send can never match.
 fn origin_problem(origin: &str) -> Option<&'static str> {
-    let Some(rest) = origin
-        .strip_prefix("https://")
-        .or_else(|| origin.strip_prefix("http://"))
-    else {
+    let Some(rest) = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://")) else {
         return Some("it must start with http:// or https://");
     };
     if rest.ends_with('/') {
@@ -765,9 +597,7 @@ fn origin_problem(origin: &str) -> Option<&'static str> {
     }
     if !rest.starts_with('[')
         && (host.split('.').any(str::is_empty)
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
+            || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.'))
     {
         return Some("the host is not a valid host name");
     }
@@ -786,10 +616,7 @@ fn origin_problem(origin: &str) -> Option<&'static str> {
 /// Why `url` is not a usable webhook URL, if it is not.
 fn url_problem(url: &str) -> Option<&'static str> {
     let lower = url.to_ascii_lowercase();
-    let Some(rest) = lower
-        .strip_prefix("https://")
-        .or_else(|| lower.strip_prefix("http://"))
-    else {
+    let Some(rest) = lower.strip_prefix("https://").or_else(|| lower.strip_prefix("http://")) else {
         return Some("must be an http:// or https:// URL");
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -806,8 +633,7 @@ fn url_problem(url: &str) -> Option<&'static str> {
 fn is_category(category: &str) -> bool {
     let word = |w: &str| {
         let mut bytes = w.bytes();
-        matches!(bytes.next(), Some(b'a'..=b'z'))
-            && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
+        matches!(bytes.next(), Some(b'a'..=b'z')) && bytes.all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_'))
     };
     matches!(category.split_once('.'), Some((area, kind)) if word(area) && word(kind))
 }
@@ -820,11 +646,7 @@ struct PurposeDraft {
 
 fn read_purpose(cx: &mut Cx<'_>, item: &Item<'_>) -> PurposeDraft {
     let Some(mut t) = Table::open(cx, item, PURPOSE_KEYS) else {
-        return PurposeDraft {
-            id: None,
-            legal_basis: None,
-            purpose: None,
-        };
+        return PurposeDraft { id: None, legal_basis: None, purpose: None };
     };
     let id = t.required(cx, "id").and_then(|i| {
         let id = i.string(cx)?;
@@ -841,31 +663,17 @@ fn read_purpose(cx: &mut Cx<'_>, item: &Item<'_>) -> PurposeDraft {
             cx.error(
                 name.line,
                 i.path.clone(),
-                format!(
-                    "unknown legal basis {:?}; expected one of: {}",
-                    name.value,
-                    expected.join(", ")
-                ),
+                format!("unknown legal basis {:?}; expected one of: {}", name.value, expected.join(", ")),
             );
         }
         basis
     });
-    let retention_days = t
-        .required(cx, "retention_days")
-        .and_then(|i| i.positive_u32(cx));
+    let retention_days = t.required(cx, "retention_days").and_then(|i| i.positive_u32(cx));
     let gpc_opt_out = optional_bool(cx, &mut t, "gpc_opt_out");
     let recommendations = optional_bool(cx, &mut t, "recommendations");
     t.finish(cx);
 
-    let purpose = match (
-        &id,
-        title,
-        description,
-        legal_basis,
-        retention_days,
-        gpc_opt_out,
-        recommendations,
-    ) {
+    let purpose = match (&id, title, description, legal_basis, retention_days, gpc_opt_out, recommendations) {
         (
             Some(id),
             Some(title),
@@ -885,11 +693,7 @@ fn read_purpose(cx: &mut Cx<'_>, item: &Item<'_>) -> PurposeDraft {
         }),
         _ => None,
     };
-    PurposeDraft {
-        id,
-        legal_basis,
-        purpose,
-    }
+    PurposeDraft { id, legal_basis, purpose }
 }
 
 fn optional_bool(cx: &mut Cx<'_>, t: &mut Table<'_>, key: &str) -> Option<bool> {
@@ -909,19 +713,11 @@ fn read_purpose_refs(
 ) -> Option<Vec<String>> {
     let refs = item.strings(cx)?;
     if refs.is_empty() {
-        cx.error(
-            item.line,
-            item.path.clone(),
-            "must name at least one purpose",
-        );
+        cx.error(item.line, item.path.clone(), "must name at least one purpose");
     }
     for r in &refs {
         match bases.get(&r.value) {
-            None => cx.error(
-                r.line,
-                item.path.clone(),
-                format!("unknown purpose {:?}", r.value),
-            ),
+            None => cx.error(r.line, item.path.clone(), format!("unknown purpose {:?}", r.value)),
             Some(Some(basis)) => rule(cx, item, r, *basis),
             // The purpose exists but its legal basis is itself in error; reported there.
             Some(None) => {}
@@ -952,11 +748,7 @@ fn read_field(
             cx.error(
                 name.line,
                 i.path.clone(),
-                format!(
-                    "unknown type {:?}; expected one of: {}",
-                    name.value,
-                    expected.join(", ")
-                ),
+                format!("unknown type {:?}; expected one of: {}", name.value, expected.join(", ")),
             );
         }
         kind
@@ -965,11 +757,7 @@ fn read_field(
         Some(i) => {
             let n = i.positive_u32(cx);
             if let Some(kind) = kind.filter(|k| !k.has_length()) {
-                cx.error(
-                    i.line,
-                    i.path.clone(),
-                    format!("max_len applies only to string and id fields, not {kind}"),
-                );
+                cx.error(i.line, i.path.clone(), format!("max_len applies only to string and id fields, not {kind}"));
             }
             n.map(Some)
         }
@@ -979,17 +767,13 @@ fn read_field(
         Some(i) => {
             let values = i.strings(cx);
             match kind {
-                Some(FieldType::Enum) if values.as_ref().is_some_and(Vec::is_empty) => cx.error(
-                    i.line,
-                    i.path.clone(),
-                    "an enum field needs at least one value",
-                ),
+                Some(FieldType::Enum) if values.as_ref().is_some_and(Vec::is_empty) => {
+                    cx.error(i.line, i.path.clone(), "an enum field needs at least one value")
+                }
                 Some(FieldType::Enum) | None => {}
-                Some(other) => cx.error(
-                    i.line,
-                    i.path.clone(),
-                    format!("values apply only to enum fields, not {other}"),
-                ),
+                Some(other) => {
+                    cx.error(i.line, i.path.clone(), format!("values apply only to enum fields, not {other}"))
+                }
             }
             if let Some(values) = &values {
                 check_unique(cx, &i.path, values, "value");
@@ -998,11 +782,7 @@ fn read_field(
         }
         None => {
             if kind == Some(FieldType::Enum) {
-                cx.error(
-                    t.line,
-                    join(&t.path, "values"),
-                    "an enum field needs `values`, the list of accepted values",
-                );
+                cx.error(t.line, join(&t.path, "values"), "an enum field needs `values`, the list of accepted values");
             }
             Some(Vec::new())
         }
@@ -1022,9 +802,7 @@ fn read_field(
         Some(category)
     });
     let pii = optional_bool(cx, &mut t, "pii");
-    let special = category
-        .as_ref()
-        .is_some_and(|c| c.value.starts_with("special."));
+    let special = category.as_ref().is_some_and(|c| c.value.starts_with("special."));
     let purposes = t.required(cx, "purposes").and_then(|i| {
         read_purpose_refs(cx, &i, bases, |cx, list, purpose, basis| {
             if special && basis != LegalBasis::Consent {
@@ -1045,16 +823,7 @@ fn read_field(
     };
     t.finish(cx);
 
-    let field = match (
-        &name,
-        kind,
-        max_len,
-        values,
-        category,
-        pii,
-        purposes,
-        retention_days,
-    ) {
+    let field = match (&name, kind, max_len, values, category, pii, purposes, retention_days) {
         (
             Some(name),
             Some(kind),
@@ -1131,11 +900,7 @@ fn read_event(
         Some(i) => {
             let weight = i.number(cx);
             if let Some(w) = weight.filter(|w| !w.is_finite() || *w <= 0.0) {
-                cx.error(
-                    i.line,
-                    i.path.clone(),
-                    format!("must be a positive finite number, not {w}"),
-                );
+                cx.error(i.line, i.path.clone(), format!("must be a positive finite number, not {w}"));
             }
             weight
         }
@@ -1181,11 +946,7 @@ fn read_benefit(
             cx.error(
                 name.line,
                 i.path.clone(),
-                format!(
-                    "unknown kind {:?}; expected one of: {}",
-                    name.value,
-                    expected.join(", ")
-                ),
+                format!("unknown kind {:?}; expected one of: {}", name.value, expected.join(", ")),
             );
         }
         kind
@@ -1207,13 +968,9 @@ fn read_benefit(
     t.finish(cx);
 
     let benefit = match (&id, title, description, kind, requires) {
-        (Some(id), Some(title), Some(description), Some(kind), Some(requires)) => Some(Benefit {
-            id: id.value.clone(),
-            title,
-            description,
-            kind,
-            requires,
-        }),
+        (Some(id), Some(title), Some(description), Some(kind), Some(requires)) => {
+            Some(Benefit { id: id.value.clone(), title, description, kind, requires })
+        }
         _ => None,
     };
     (id, benefit)
@@ -1239,17 +996,11 @@ fn read_processor(
     let url = t.required(cx, "url").and_then(|i| {
         let url = i.string(cx)?;
         if let Some(problem) = url_problem(&url.value) {
-            cx.error(
-                url.line,
-                i.path.clone(),
-                format!("{:?} {problem}", url.value),
-            );
+            cx.error(url.line, i.path.clone(), format!("{:?} {problem}", url.value));
         }
         Some(url.value)
     });
-    let purposes = t
-        .required(cx, "purposes")
-        .and_then(|i| read_purpose_refs(cx, &i, bases, |_, _, _, _| {}));
+    let purposes = t.required(cx, "purposes").and_then(|i| read_purpose_refs(cx, &i, bases, |_, _, _, _| {}));
     let secret = t.required(cx, "secret").and_then(|i| {
         let secret = i.string(cx)?;
         // Never echo the secret itself into an error that may end up in logs or CI output.
@@ -1267,13 +1018,9 @@ fn read_processor(
     t.finish(cx);
 
     let processor = match (&id, name, url, purposes, secret) {
-        (Some(id), Some(name), Some(url), Some(purposes), Some(secret)) => Some(Processor {
-            id: id.value.clone(),
-            name,
-            url,
-            purposes,
-            secret,
-        }),
+        (Some(id), Some(name), Some(url), Some(purposes), Some(secret)) => {
+            Some(Processor { id: id.value.clone(), name, url, purposes, secret })
+        }
         _ => None,
     };
     (id, processor)

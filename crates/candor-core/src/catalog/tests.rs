@@ -7,11 +7,7 @@ fn example() -> Catalog {
 
 /// The example with `old` (which must occur exactly once) replaced by `new`.
 fn edit(old: &str, new: &str) -> String {
-    assert_eq!(
-        EXAMPLE_CATALOG.matches(old).count(),
-        1,
-        "{old:?} must occur once in the example"
-    );
+    assert_eq!(EXAMPLE_CATALOG.matches(old).count(), 1, "{old:?} must occur once in the example");
     EXAMPLE_CATALOG.replacen(old, new, 1)
 }
 
@@ -27,22 +23,10 @@ fn errors(source: &str) -> Vec<CatalogError> {
 #[track_caller]
 fn expect_only(source: &str, line: usize, path: &str, fragment: &str) {
     let errors = errors(source);
-    assert_eq!(
-        errors.len(),
-        1,
-        "expected exactly one error, got: {errors:#?}"
-    );
+    assert_eq!(errors.len(), 1, "expected exactly one error, got: {errors:#?}");
     let e = &errors[0];
-    assert_eq!(
-        (e.line, e.path.as_str()),
-        (line, path),
-        "wrong place: {e:#?}"
-    );
-    assert!(
-        e.message.contains(fragment),
-        "message {:?} lacks {fragment:?}",
-        e.message
-    );
+    assert_eq!((e.line, e.path.as_str()), (line, path), "wrong place: {e:#?}");
+    assert!(e.message.contains(fragment), "message {:?} lacks {fragment:?}", e.message);
 }
 
 /// Like `expect_only`, but other errors may be reported too.
@@ -50,9 +34,7 @@ fn expect_only(source: &str, line: usize, path: &str, fragment: &str) {
 fn expect_among(source: &str, line: usize, path: &str, fragment: &str) {
     let errors = errors(source);
     assert!(
-        errors
-            .iter()
-            .any(|e| e.line == line && e.path == path && e.message.contains(fragment)),
+        errors.iter().any(|e| e.line == line && e.path == path && e.message.contains(fragment)),
         "no error at line {line}, {path}, containing {fragment:?}; got: {errors:#?}"
     );
 }
@@ -64,22 +46,12 @@ fn example_parses_with_defaults_translations_and_processor() {
     let c = example();
     assert_eq!(c.organization.name, "Acme Outdoor");
     assert_eq!(c.organization.consent_valid_days, 395);
-    assert_eq!(
-        c.organization.allowed_origins,
-        vec!["https://shop.acme.example"]
-    );
+    assert_eq!(c.organization.allowed_origins, vec!["https://shop.acme.example"]);
     let ids: Vec<&str> = c.purposes.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        ["account", "personalization", "newsletter", "analytics"]
-    );
+    assert_eq!(ids, ["account", "personalization", "newsletter", "analytics"]);
     for p in &c.purposes {
         assert!(p.title.translations.contains_key("de"), "{} title", p.id);
-        assert!(
-            p.description.translations.contains_key("de"),
-            "{} description",
-            p.id
-        );
+        assert!(p.description.translations.contains_key("de"), "{} description", p.id);
     }
     let newsletter = c.purpose("newsletter").unwrap();
     assert_eq!(newsletter.title.get("de"), "Angebote per E-Mail");
@@ -123,16 +95,10 @@ fn the_spec_example_without_extras_parses() {
         .split("[[processor]]")
         .next()
         .unwrap()
-        .replace(
-            r#"{ en = "Run your account", de = "Ihr Kundenkonto führen" }"#,
-            r#""Run your account""#,
-        );
+        .replace(r#"{ en = "Run your account", de = "Ihr Kundenkonto führen" }"#, r#""Run your account""#);
     let c = Catalog::parse(&spec).unwrap();
     assert!(c.processors.is_empty());
-    assert_eq!(
-        c.purpose("account").unwrap().title,
-        Text::from("Run your account")
-    );
+    assert_eq!(c.purpose("account").unwrap().title, Text::from("Run your account"));
 }
 
 #[test]
@@ -157,10 +123,7 @@ name = "ping"
 "#;
     let c = Catalog::parse(source).unwrap();
     assert_eq!(c.organization.allowed_origins, Vec::<String>::new());
-    assert_eq!(
-        c.organization.consent_valid_days,
-        DEFAULT_CONSENT_VALID_DAYS
-    );
+    assert_eq!(c.organization.consent_valid_days, DEFAULT_CONSENT_VALID_DAYS);
     assert_eq!(c.event("ping").unwrap().fields, Vec::<String>::new());
     assert!(c.fields.is_empty() && c.benefits.is_empty() && c.processors.is_empty());
 }
@@ -180,15 +143,9 @@ fn effective_retention_is_the_fields_own_else_the_shortest_purpose() {
     // email serves account (1095) and newsletter (730).
     assert_eq!(c.field("email").unwrap().effective_retention_days(&c), 730);
     // product_id serves personalization (365) and analytics (90).
-    assert_eq!(
-        c.field("product_id").unwrap().effective_retention_days(&c),
-        90
-    );
+    assert_eq!(c.field("product_id").unwrap().effective_retention_days(&c), 90);
     let own = Catalog::parse(&edit("pii = true\n", "pii = true\nretention_days = 2000\n")).unwrap();
-    assert_eq!(
-        own.field("email").unwrap().effective_retention_days(&own),
-        2000
-    );
+    assert_eq!(own.field("email").unwrap().effective_retention_days(&own), 2000);
 }
 
 #[test]
@@ -204,20 +161,9 @@ fn special_fields_are_recognised_by_category() {
 #[test]
 fn legal_basis_names_and_always_on() {
     let names: Vec<&str> = LegalBasis::ALL.iter().map(LegalBasis::as_str).collect();
-    assert_eq!(
-        names,
-        [
-            "consent",
-            "contract",
-            "legal_obligation",
-            "legitimate_interest"
-        ]
-    );
+    assert_eq!(names, ["consent", "contract", "legal_obligation", "legitimate_interest"]);
     for basis in LegalBasis::ALL {
-        assert_eq!(
-            serde_json::to_string(&basis).unwrap(),
-            format!("\"{}\"", basis.as_str())
-        );
+        assert_eq!(serde_json::to_string(&basis).unwrap(), format!("\"{}\"", basis.as_str()));
         assert_eq!(LegalBasis::parse(basis.as_str()), Some(basis));
     }
     assert!(LegalBasis::Contract.always_on());
@@ -228,14 +174,8 @@ fn legal_basis_names_and_always_on() {
 
 #[test]
 fn field_type_and_benefit_kind_serialize_lowercase() {
-    assert_eq!(
-        serde_json::to_string(&FieldType::Timestamp).unwrap(),
-        "\"timestamp\""
-    );
-    assert_eq!(
-        serde_json::to_string(&BenefitKind::Feature).unwrap(),
-        "\"feature\""
-    );
+    assert_eq!(serde_json::to_string(&FieldType::Timestamp).unwrap(), "\"timestamp\"");
+    assert_eq!(serde_json::to_string(&BenefitKind::Feature).unwrap(), "\"feature\"");
     let field = example().field("email").unwrap().clone();
     let json = serde_json::to_value(&field).unwrap();
     assert_eq!(json["type"], "string");
@@ -281,10 +221,7 @@ fn text_serializes_as_string_or_table_and_round_trips() {
 
     let translated = example().purpose("newsletter").unwrap().title.clone();
     let json = serde_json::to_value(&translated).unwrap();
-    assert_eq!(
-        json,
-        serde_json::json!({"en": "Deals by email", "de": "Angebote per E-Mail"})
-    );
+    assert_eq!(json, serde_json::json!({"en": "Deals by email", "de": "Angebote per E-Mail"}));
     assert_eq!(serde_json::from_value::<Text>(json).unwrap(), translated);
     assert!(serde_json::from_str::<Text>(r#"{"de": "Hallo"}"#).is_err());
 }
@@ -310,10 +247,7 @@ fn toml_syntax_messages_fit_on_one_line() {
 
 #[test]
 fn duplicate_toml_key_is_a_syntax_error_with_line() {
-    let source = edit(
-        "retention_days = 730\n",
-        "retention_days = 730\nretention_days = 731\n",
-    );
+    let source = edit("retention_days = 730\n", "retention_days = 730\nretention_days = 731\n");
     let errors = errors(&source);
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!(errors[0].line, 27);
@@ -328,17 +262,9 @@ fn wrong_type_is_reported_at_the_value() {
         "purpose \"newsletter\".retention_days",
         "expected a whole number, found a string",
     );
+    expect_only(&edit("pii = true", "pii = \"yes\""), 40, "field \"email\".pii", "expected a boolean");
     expect_only(
-        &edit("pii = true", "pii = \"yes\""),
-        40,
-        "field \"email\".pii",
-        "expected a boolean",
-    );
-    expect_only(
-        &edit(
-            r#"purposes = ["account", "newsletter"]"#,
-            r#"purposes = ["account", 7]"#,
-        ),
+        &edit(r#"purposes = ["account", "newsletter"]"#, r#"purposes = ["account", 7]"#),
         41,
         "field \"email\".purposes[1]",
         "expected a string, found an integer",
@@ -360,20 +286,13 @@ fn wrong_type_is_reported_at_the_value() {
 #[test]
 fn sections_of_the_wrong_shape_are_reported() {
     expect_among(
-        &format!(
-            "processor = 5\n{}",
-            EXAMPLE_CATALOG.split("[[processor]]").next().unwrap()
-        ),
+        &format!("processor = 5\n{}", EXAMPLE_CATALOG.split("[[processor]]").next().unwrap()),
         1,
         "processor",
         "expected an array of tables ([[processor]])",
     );
     expect_among(
-        &EXAMPLE_CATALOG.replacen(
-            "[organization]\n",
-            "organization = \"Acme\"\n[ignored]\n",
-            1,
-        ),
+        &EXAMPLE_CATALOG.replacen("[organization]\n", "organization = \"Acme\"\n[ignored]\n", 1),
         1,
         "organization",
         "expected a table, found a string",
@@ -413,10 +332,7 @@ fn unknown_key_is_reported_with_a_suggestion() {
 fn unknown_key_without_a_close_match_lists_the_known_ones() {
     let source = edit("pii = true\n", "pii = true\ncolour = \"red\"\n");
     let errors = errors(&source);
-    let e = errors
-        .iter()
-        .find(|e| e.path == "field \"email\".colour")
-        .unwrap_or_else(|| panic!("{errors:#?}"));
+    let e = errors.iter().find(|e| e.path == "field \"email\".colour").unwrap_or_else(|| panic!("{errors:#?}"));
     assert_eq!(e.line, 41);
     assert!(e.message.contains("expected one of: name, type"), "{e:#?}");
 }
@@ -430,10 +346,7 @@ fn unknown_top_level_table_is_reported() {
 #[test]
 fn unknown_key_in_translations_or_organization_is_reported() {
     expect_only(
-        &edit(
-            "allowed_origins = [",
-            "consent_valid_dais = 10\nallowed_origins = [",
-        ),
+        &edit("allowed_origins = [", "consent_valid_dais = 10\nallowed_origins = ["),
         4,
         "organization.consent_valid_dais",
         "did you mean \"consent_valid_days\"?",
@@ -458,24 +371,9 @@ fn missing_required_key_is_reported_at_its_table() {
         "purpose \"account\".legal_basis",
         "missing required key \"legal_basis\"",
     );
-    expect_only(
-        &edit("kind = \"discount\"\n", ""),
-        55,
-        "benefit \"welcome10\".kind",
-        "missing required key \"kind\"",
-    );
-    expect_only(
-        &edit("contact = \"privacy@acme.example\"\n", ""),
-        1,
-        "organization.contact",
-        "missing required key",
-    );
-    expect_only(
-        &edit("id = \"mailer\"\n", ""),
-        61,
-        "processor[0].id",
-        "missing required key \"id\"",
-    );
+    expect_only(&edit("kind = \"discount\"\n", ""), 55, "benefit \"welcome10\".kind", "missing required key \"kind\"");
+    expect_only(&edit("contact = \"privacy@acme.example\"\n", ""), 1, "organization.contact", "missing required key");
+    expect_only(&edit("id = \"mailer\"\n", ""), 61, "processor[0].id", "missing required key \"id\"");
 }
 
 #[test]
@@ -502,12 +400,7 @@ fn server_table_is_accepted_and_ignored() {
     // Nested only, with no `[server]` header: an implicit table.
     let implicit = format!("{EXAMPLE_CATALOG}\n[server.limits]\nbody = 1\n");
     assert_eq!(Catalog::parse(&implicit).unwrap(), example());
-    expect_only(
-        &format!("server = 1\n{EXAMPLE_CATALOG}"),
-        1,
-        "server",
-        "expected a table",
-    );
+    expect_only(&format!("server = 1\n{EXAMPLE_CATALOG}"), 1, "server", "expected a table");
 }
 
 #[test]
@@ -515,55 +408,35 @@ fn every_error_is_reported_in_line_order() {
     let source = edit("retention_days = 730", "retention_days = 0")
         .replacen("weight = 1.0", "weight = 0.0", 1)
         .replacen(r#"name = "Acme Outdoor""#, r#"name = """#, 1)
-        .replacen(
-            r#"requires = ["newsletter"]"#,
-            r#"requires = ["account"]"#,
-            1,
-        );
+        .replacen(r#"requires = ["newsletter"]"#, r#"requires = ["account"]"#, 1);
     let errors = errors(&source);
     let lines: Vec<usize> = errors.iter().map(|e| e.line).collect();
     assert_eq!(lines, [2, 26, 53, 59], "{errors:#?}");
     let shown = CatalogErrors(errors).to_string();
     assert_eq!(shown.lines().count(), 4);
-    assert!(
-        shown.starts_with("line 2: organization.name: must not be empty"),
-        "{shown}"
-    );
+    assert!(shown.starts_with("line 2: organization.name: must not be empty"), "{shown}");
 }
 
 #[test]
 fn odd_keys_and_values_are_escaped_so_each_error_keeps_one_line() {
-    let source = edit(
-        "pii = true\n",
-        "pii = true\n\"two\\nlines\" = 1\ncategory2 = \"x\"\n",
-    )
-    .replacen(r#"type = "string""#, "type = \"str\\ning\"", 1);
+    let source = edit("pii = true\n", "pii = true\n\"two\\nlines\" = 1\ncategory2 = \"x\"\n").replacen(
+        r#"type = "string""#,
+        "type = \"str\\ning\"",
+        1,
+    );
     let errors = Catalog::parse(&source).unwrap_err();
     let shown = errors.to_string();
     assert_eq!(shown.lines().count(), errors.0.len(), "{shown}");
-    assert!(
-        shown.contains(r#"field "email"."two\nlines": unknown key "two\nlines""#),
-        "{shown}"
-    );
+    assert!(shown.contains(r#"field "email"."two\nlines": unknown key "two\nlines""#), "{shown}");
     assert!(shown.contains(r#"unknown type "str\ning""#), "{shown}");
 }
 
 #[test]
 fn display_names_line_path_and_message() {
-    let source = edit(
-        r#"purposes = ["account", "newsletter"]"#,
-        r#"purposes = ["account", "newsleter"]"#,
-    );
+    let source = edit(r#"purposes = ["account", "newsletter"]"#, r#"purposes = ["account", "newsleter"]"#);
     let shown = Catalog::parse(&source).unwrap_err().to_string();
-    assert_eq!(
-        shown,
-        "line 41: field \"email\".purposes: unknown purpose \"newsleter\""
-    );
-    let no_line = CatalogError {
-        line: 0,
-        path: "organization".into(),
-        message: "missing".into(),
-    };
+    assert_eq!(shown, "line 41: field \"email\".purposes: unknown purpose \"newsleter\"");
+    let no_line = CatalogError { line: 0, path: "organization".into(), message: "missing".into() };
     assert_eq!(no_line.to_string(), "organization: missing");
 }
 
@@ -571,12 +444,7 @@ fn display_names_line_path_and_message() {
 
 #[test]
 fn organization_name_and_contact_must_not_be_empty() {
-    expect_only(
-        &edit(r#"name = "Acme Outdoor""#, r#"name = "  ""#),
-        2,
-        "organization.name",
-        "must not be empty",
-    );
+    expect_only(&edit(r#"name = "Acme Outdoor""#, r#"name = "  ""#), 2, "organization.name", "must not be empty");
     expect_only(
         &edit(r#"contact = "privacy@acme.example""#, r#"contact = """#),
         3,
@@ -611,10 +479,7 @@ fn allowed_origins_must_be_origins() {
         );
         expect_only(&source, 4, "organization.allowed_origins[1]", fragment);
         let message = &errors(&source)[0].message;
-        assert!(
-            message.contains("is not an origin (scheme://host[:port])"),
-            "{message}"
-        );
+        assert!(message.contains("is not an origin (scheme://host[:port])"), "{message}");
     }
 }
 
@@ -624,32 +489,18 @@ fn valid_origins_are_accepted() {
         r#"allowed_origins = ["https://shop.acme.example"]"#,
         r#"allowed_origins = ["https://shop.acme.example", "http://localhost:8080", "http://127.0.0.1:3000", "https://[::1]:8443", "https://xn--bcher-kva.example"]"#,
     );
-    assert_eq!(
-        Catalog::parse(&source)
-            .unwrap()
-            .organization
-            .allowed_origins
-            .len(),
-        5
-    );
+    assert_eq!(Catalog::parse(&source).unwrap().organization.allowed_origins.len(), 5);
 }
 
 #[test]
 fn consent_valid_days_must_be_positive() {
     expect_only(
-        &edit(
-            "allowed_origins = [",
-            "consent_valid_days = 0\nallowed_origins = [",
-        ),
+        &edit("allowed_origins = [", "consent_valid_days = 0\nallowed_origins = ["),
         4,
         "organization.consent_valid_days",
         "must be at least 1",
     );
-    let c = Catalog::parse(&edit(
-        "allowed_origins = [",
-        "consent_valid_days = 180\nallowed_origins = [",
-    ))
-    .unwrap();
+    let c = Catalog::parse(&edit("allowed_origins = [", "consent_valid_days = 180\nallowed_origins = [")).unwrap();
     assert_eq!(c.organization.consent_valid_days, 180);
 }
 
@@ -658,15 +509,7 @@ fn consent_valid_days_must_be_positive() {
 #[test]
 fn ids_and_names_must_be_lowercase_identifiers() {
     let too_long = format!("a{}", "b".repeat(64));
-    let bad_ids = [
-        "Newsletter",
-        "1st",
-        "news-letter",
-        "",
-        "_x",
-        "né",
-        too_long.as_str(),
-    ];
+    let bad_ids = ["Newsletter", "1st", "news-letter", "", "_x", "né", too_long.as_str()];
     for bad in bad_ids {
         let source = edit(r#"id = "mailer""#, &format!("id = \"{bad}\""));
         expect_only(&source, 62, "processor[0].id", "is not a valid name");
@@ -676,38 +519,18 @@ fn ids_and_names_must_be_lowercase_identifiers() {
 
     // The bad id is reported once; the field still naming "analytics" now points at nothing.
     let source = edit(r#"id = "analytics""#, r#"id = "Analytics""#);
-    expect_among(
-        &source,
-        29,
-        "purpose[3].id",
-        "\"Analytics\" is not a valid name",
-    );
-    expect_among(
-        &source,
-        47,
-        "field \"product_id\".purposes",
-        "unknown purpose \"analytics\"",
-    );
+    expect_among(&source, 29, "purpose[3].id", "\"Analytics\" is not a valid name");
+    expect_among(&source, 47, "field \"product_id\".purposes", "unknown purpose \"analytics\"");
     assert_eq!(errors(&source).len(), 2);
 
-    expect_among(
-        &edit(r#"name = "email""#, r#"name = "e-mail""#),
-        36,
-        "field[0].name",
-        "is not a valid name",
-    );
+    expect_among(&edit(r#"name = "email""#, r#"name = "e-mail""#), 36, "field[0].name", "is not a valid name");
     expect_only(
         &edit(r#"name = "product_viewed""#, r#"name = "Product viewed""#),
         50,
         "event[0].name",
         "is not a valid name",
     );
-    expect_only(
-        &edit(r#"id = "welcome10""#, r#"id = "10welcome""#),
-        56,
-        "benefit[0].id",
-        "is not a valid name",
-    );
+    expect_only(&edit(r#"id = "welcome10""#, r#"id = "10welcome""#), 56, "benefit[0].id", "is not a valid name");
 }
 
 #[test]
@@ -721,12 +544,7 @@ fn duplicates_name_the_first_definition() {
     );
 
     let source = edit(r#"name = "product_id""#, r#"name = "email""#);
-    expect_among(
-        &source,
-        44,
-        "field \"email\".name",
-        "duplicate field \"email\" (first defined on line 36)",
-    );
+    expect_among(&source, 44, "field \"email\".name", "duplicate field \"email\" (first defined on line 36)");
 
     let event = "\n[[event]]\nname = \"product_viewed\"\n";
     expect_only(
@@ -736,7 +554,8 @@ fn duplicates_name_the_first_definition() {
         "duplicate event \"product_viewed\" (first defined on line 50)",
     );
 
-    let benefit = "\n[[benefit]]\nid = \"welcome10\"\ntitle = \"Again\"\nkind = \"content\"\nrequires = [\"newsletter\"]\n";
+    let benefit =
+        "\n[[benefit]]\nid = \"welcome10\"\ntitle = \"Again\"\nkind = \"content\"\nrequires = [\"newsletter\"]\n";
     expect_only(
         &format!("{EXAMPLE_CATALOG}{benefit}"),
         69,
@@ -758,10 +577,7 @@ fn duplicates_name_the_first_definition() {
 #[test]
 fn purpose_title_and_description_must_not_be_empty() {
     expect_only(
-        &edit(
-            r#"title = { en = "Deals by email", de = "Angebote per E-Mail" }"#,
-            r#"title = """#,
-        ),
+        &edit(r#"title = { en = "Deals by email", de = "Angebote per E-Mail" }"#, r#"title = """#),
         23,
         "purpose \"newsletter\".title",
         "must not be empty",
@@ -831,10 +647,7 @@ fn unknown_legal_basis_lists_the_valid_ones() {
 #[test]
 fn only_one_purpose_may_feed_recommendations() {
     expect_only(
-        &edit(
-            "retention_days = 730\n",
-            "retention_days = 730\nrecommendations = true\n",
-        ),
+        &edit("retention_days = 730\n", "retention_days = 730\nrecommendations = true\n"),
         21,
         "purpose \"newsletter\".recommendations",
         "\"personalization\" (line 13) already does",
@@ -854,10 +667,7 @@ fn gpc_opt_out_is_read() {
 #[test]
 fn field_purposes_must_exist_and_not_be_empty() {
     expect_only(
-        &edit(
-            r#"purposes = ["account", "newsletter"]"#,
-            r#"purposes = ["account", "newsleter"]"#,
-        ),
+        &edit(r#"purposes = ["account", "newsletter"]"#, r#"purposes = ["account", "newsleter"]"#),
         41,
         "field \"email\".purposes",
         "unknown purpose \"newsleter\"",
@@ -869,10 +679,7 @@ fn field_purposes_must_exist_and_not_be_empty() {
         "must name at least one purpose",
     );
     expect_only(
-        &edit(
-            r#"purposes = ["account", "newsletter"]"#,
-            "purposes = [\"account\", \"account\"]",
-        ),
+        &edit(r#"purposes = ["account", "newsletter"]"#, "purposes = [\"account\", \"account\"]"),
         41,
         "field \"email\".purposes",
         "purpose \"account\" is listed twice",
@@ -887,16 +694,8 @@ fn field_purposes_must_exist_and_not_be_empty() {
 
 #[test]
 fn unknown_purpose_in_a_multiline_list_names_its_own_line() {
-    let source = edit(
-        r#"purposes = ["account", "newsletter"]"#,
-        "purposes = [\n  \"account\",\n  \"newsleter\",\n]",
-    );
-    expect_only(
-        &source,
-        43,
-        "field \"email\".purposes",
-        "unknown purpose \"newsleter\"",
-    );
+    let source = edit(r#"purposes = ["account", "newsletter"]"#, "purposes = [\n  \"account\",\n  \"newsleter\",\n]");
+    expect_only(&source, 43, "field \"email\".purposes", "unknown purpose \"newsleter\"");
 }
 
 #[test]
@@ -914,58 +713,29 @@ fn special_fields_may_only_serve_consent_purposes() {
 
 #[test]
 fn categories_must_be_two_lowercase_words() {
-    for bad in [
-        "contact",
-        "Contact.Email",
-        "contact.email.work",
-        "contact.",
-        ".email",
-        "contact email",
-        "1contact.email",
-    ] {
+    for bad in
+        ["contact", "Contact.Email", "contact.email.work", "contact.", ".email", "contact email", "1contact.email"]
+    {
         expect_only(
-            &edit(
-                r#"category = "contact.email""#,
-                &format!("category = \"{bad}\""),
-            ),
+            &edit(r#"category = "contact.email""#, &format!("category = \"{bad}\"")),
             39,
             "field \"email\".category",
             "is not a category",
         );
     }
-    assert!(
-        Catalog::parse(&edit(
-            r#"category = "contact.email""#,
-            r#"category = "contact.email_work2""#
-        ))
-        .is_ok()
-    );
+    assert!(Catalog::parse(&edit(r#"category = "contact.email""#, r#"category = "contact.email_work2""#)).is_ok());
 }
 
 #[test]
 fn max_len_only_on_string_and_id_and_positive() {
+    expect_only(&edit("max_len = 254", "max_len = 0"), 38, "field \"email\".max_len", "must be at least 1");
     expect_only(
-        &edit("max_len = 254", "max_len = 0"),
-        38,
-        "field \"email\".max_len",
-        "must be at least 1",
-    );
-    expect_only(
-        &edit(
-            "type = \"string\"\nmax_len = 254",
-            "type = \"number\"\nmax_len = 254",
-        ),
+        &edit("type = \"string\"\nmax_len = 254", "type = \"number\"\nmax_len = 254"),
         38,
         "field \"email\".max_len",
         "max_len applies only to string and id fields, not number",
     );
-    assert!(
-        Catalog::parse(&edit(
-            "type = \"id\"\ncategory",
-            "type = \"id\"\nmax_len = 64\ncategory"
-        ))
-        .is_ok()
-    );
+    assert!(Catalog::parse(&edit("type = \"id\"\ncategory", "type = \"id\"\nmax_len = 64\ncategory")).is_ok());
 }
 
 #[test]
@@ -977,24 +747,9 @@ fn enum_values_are_required_for_enums_only() {
     };
     let c = Catalog::parse(&enum_field("values = [\"s\", \"m\", \"l\"]\n")).unwrap();
     assert_eq!(c.field("size").unwrap().values, vec!["s", "m", "l"]);
-    expect_only(
-        &enum_field(""),
-        68,
-        "field \"size\".values",
-        "an enum field needs `values`",
-    );
-    expect_only(
-        &enum_field("values = []\n"),
-        71,
-        "field \"size\".values",
-        "needs at least one value",
-    );
-    expect_only(
-        &enum_field("values = [\"s\", \"s\"]\n"),
-        71,
-        "field \"size\".values",
-        "value \"s\" is listed twice",
-    );
+    expect_only(&enum_field(""), 68, "field \"size\".values", "an enum field needs `values`");
+    expect_only(&enum_field("values = []\n"), 71, "field \"size\".values", "needs at least one value");
+    expect_only(&enum_field("values = [\"s\", \"s\"]\n"), 71, "field \"size\".values", "value \"s\" is listed twice");
     expect_only(
         &edit("max_len = 254", "values = [\"a\"]"),
         38,
@@ -1024,19 +779,13 @@ fn field_retention_must_be_positive_and_type_known() {
 #[test]
 fn event_fields_must_be_declared_and_unique() {
     expect_only(
-        &edit(
-            r#"fields = ["product_id"]"#,
-            r#"fields = ["product_id", "price"]"#,
-        ),
+        &edit(r#"fields = ["product_id"]"#, r#"fields = ["product_id", "price"]"#),
         51,
         "event \"product_viewed\".fields",
         "unknown field \"price\"",
     );
     expect_only(
-        &edit(
-            r#"fields = ["product_id"]"#,
-            r#"fields = ["product_id", "product_id"]"#,
-        ),
+        &edit(r#"fields = ["product_id"]"#, r#"fields = ["product_id", "product_id"]"#),
         51,
         "event \"product_viewed\".fields",
         "field \"product_id\" is listed twice",
@@ -1078,19 +827,13 @@ fn benefit_requires_known_consent_purposes() {
         "must name at least one purpose",
     );
     expect_only(
-        &edit(
-            r#"requires = ["newsletter"]"#,
-            r#"requires = ["newsleter"]"#,
-        ),
+        &edit(r#"requires = ["newsletter"]"#, r#"requires = ["newsleter"]"#),
         59,
         "benefit \"welcome10\".requires",
         "unknown purpose \"newsleter\"",
     );
     expect_only(
-        &edit(
-            r#"requires = ["newsletter"]"#,
-            r#"requires = ["newsletter", "account"]"#,
-        ),
+        &edit(r#"requires = ["newsletter"]"#, r#"requires = ["newsletter", "account"]"#),
         59,
         "benefit \"welcome10\".requires",
         "a benefit may only require consent purposes, and \"account\" is based on contract",
@@ -1112,10 +855,7 @@ fn benefit_title_kind_and_description_are_checked() {
         "unknown kind \"voucher\"; expected one of: discount, content, feature",
     );
     expect_only(
-        &edit(
-            r#"kind = "discount""#,
-            "kind = \"discount\"\ndescription = \"\"",
-        ),
+        &edit(r#"kind = "discount""#, "kind = \"discount\"\ndescription = \"\""),
         59,
         "benefit \"welcome10\".description",
         "must not be empty",
@@ -1126,30 +866,16 @@ fn benefit_title_kind_and_description_are_checked() {
 
 #[test]
 fn processor_url_must_be_http() {
-    for bad in [
-        "ftp://mailer.example/hook",
-        "mailer.example/hook",
-        "https://",
-        "https:///x",
-        "https://mail er.example",
-    ] {
+    for bad in ["ftp://mailer.example/hook", "mailer.example/hook", "https://", "https:///x", "https://mail er.example"]
+    {
         expect_only(
-            &edit(
-                r#"url = "https://mailer.example/candor-webhook""#,
-                &format!("url = \"{bad}\""),
-            ),
+            &edit(r#"url = "https://mailer.example/candor-webhook""#, &format!("url = \"{bad}\"")),
             64,
             "processor \"mailer\".url",
             bad,
         );
     }
-    assert!(
-        Catalog::parse(&edit(
-            "https://mailer.example/candor-webhook",
-            "http://localhost:9000/hook"
-        ))
-        .is_ok()
-    );
+    assert!(Catalog::parse(&edit("https://mailer.example/candor-webhook", "http://localhost:9000/hook")).is_ok());
 }
 
 #[test]
@@ -1169,27 +895,13 @@ secret"#;
         "must name at least one purpose",
     );
     // Processors may receive any purpose, whatever its basis.
-    assert!(
-        Catalog::parse(&edit(
-            list,
-            "purposes = [\"account\", \"newsletter\"]\nsecret"
-        ))
-        .is_ok()
-    );
+    assert!(Catalog::parse(&edit(list, "purposes = [\"account\", \"newsletter\"]\nsecret")).is_ok());
 }
 
 #[test]
 fn processor_secret_must_be_long_and_is_never_echoed() {
-    let source = edit(
-        r#"secret = "change-me-mailer-secret-0123456789""#,
-        r#"secret = "hunter2-short""#,
-    );
-    expect_only(
-        &source,
-        66,
-        "processor \"mailer\".secret",
-        "must be at least 16 characters",
-    );
+    let source = edit(r#"secret = "change-me-mailer-secret-0123456789""#, r#"secret = "hunter2-short""#);
+    expect_only(&source, 66, "processor \"mailer\".secret", "must be at least 16 characters");
     let shown = Catalog::parse(&source).unwrap_err().to_string();
     assert!(!shown.contains("hunter2"), "{shown}");
     // Characters, not bytes.
@@ -1202,12 +914,7 @@ fn processor_secret_must_be_long_and_is_never_echoed() {
 fn processor_name_is_optional_but_not_empty() {
     let c = Catalog::parse(&edit("name = \"Mailer Inc.\"\n", "")).unwrap();
     assert_eq!(c.processor("mailer").unwrap().name, None);
-    expect_only(
-        &edit(r#"name = "Mailer Inc.""#, r#"name = """#),
-        63,
-        "processor \"mailer\".name",
-        "must not be empty",
-    );
+    expect_only(&edit(r#"name = "Mailer Inc.""#, r#"name = """#), 63, "processor \"mailer\".name", "must not be empty");
 }
 
 // --- robustness ----------------------------------------------------------------------------
@@ -1229,8 +936,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
         index().prop_map(Mutation::DeleteLine),
         index().prop_map(Mutation::DuplicateLine),
         (index(), index()).prop_map(|(a, b)| Mutation::SwapLines(a, b)),
-        (index(), r##"[\[\]{}="#,.a-z0-9 \n\\-]{0,12}|\PC{0,4}"##)
-            .prop_map(|(i, s)| Mutation::Insert(i, s)),
+        (index(), r##"[\[\]{}="#,.a-z0-9 \n\\-]{0,12}|\PC{0,4}"##).prop_map(|(i, s)| Mutation::Insert(i, s)),
         index().prop_map(Mutation::Truncate),
         (index(), any::<char>()).prop_map(|(i, c)| Mutation::ReplaceChar(i, c)),
     ]
@@ -1238,11 +944,7 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 
 fn apply(source: &str, mutation: &Mutation) -> String {
     let mut lines: Vec<String> = source.lines().map(str::to_owned).collect();
-    let boundaries: Vec<usize> = source
-        .char_indices()
-        .map(|(i, _)| i)
-        .chain([source.len()])
-        .collect();
+    let boundaries: Vec<usize> = source.char_indices().map(|(i, _)| i).chain([source.len()]).collect();
     match mutation {
         Mutation::DeleteLine(i) => {
             lines.remove(i.index(lines.len()));
@@ -1270,11 +972,7 @@ fn apply(source: &str, mutation: &Mutation) -> String {
 }
 
 fn assert_one_error_per_line(errors: &CatalogErrors) {
-    assert_eq!(
-        errors.to_string().lines().count(),
-        errors.0.len(),
-        "{errors}"
-    );
+    assert_eq!(errors.to_string().lines().count(), errors.0.len(), "{errors}");
 }
 
 fn check_result(source: &str) {
@@ -1282,11 +980,7 @@ fn check_result(source: &str) {
         assert!(!errors.0.is_empty(), "an Err must carry at least one error");
         let last_line = source.split('\n').count();
         for e in &errors.0 {
-            assert!(
-                e.line <= last_line,
-                "line {} beyond the end ({last_line}): {e:?}",
-                e.line
-            );
+            assert!(e.line <= last_line, "line {} beyond the end ({last_line}): {e:?}", e.line);
             assert!(!e.message.is_empty());
         }
         // One error per line, whatever odd keys or values the file holds.

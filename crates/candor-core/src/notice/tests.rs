@@ -23,18 +23,12 @@ fn appended(extra: &str) -> Notice {
 
 #[track_caller]
 fn entry<'d>(d: &'d NoticeDiff, purpose: &str) -> &'d PurposeDiff {
-    d.purpose(purpose)
-        .unwrap_or_else(|| panic!("no entry for {purpose}: {d:#?}"))
+    d.purpose(purpose).unwrap_or_else(|| panic!("no entry for {purpose}: {d:#?}"))
 }
 
 #[track_caller]
 fn assert_summary(p: &PurposeDiff, sentence: &str) {
-    assert!(
-        p.summary.iter().any(|s| s == sentence),
-        "summary of {} lacks {sentence:?}: {:#?}",
-        p.purpose,
-        p.summary
-    );
+    assert!(p.summary.iter().any(|s| s == sentence), "summary of {} lacks {sentence:?}: {:#?}", p.purpose, p.summary);
 }
 
 // --- building a notice --------------------------------------------------------------------
@@ -43,10 +37,7 @@ fn assert_summary(p: &PurposeDiff, sentence: &str) {
 fn notice_lists_fields_categories_benefits_and_processors_per_purpose() {
     let n = example();
     let ids: Vec<&str> = n.purposes.iter().map(|p| p.id.as_str()).collect();
-    assert_eq!(
-        ids,
-        ["account", "personalization", "newsletter", "analytics"]
-    );
+    assert_eq!(ids, ["account", "personalization", "newsletter", "analytics"]);
 
     let newsletter = n.purpose("newsletter").unwrap();
     assert_eq!(newsletter.legal_basis, LegalBasis::Consent);
@@ -93,14 +84,8 @@ fn categories_are_sorted_and_unique() {
     let n = appended(
         "\n[[field]]\nname = \"phone\"\ntype = \"string\"\ncategory = \"contact.phone\"\npurposes = [\"newsletter\"]\n\n[[field]]\nname = \"work_email\"\ntype = \"string\"\ncategory = \"contact.email\"\npurposes = [\"newsletter\"]\n\n[[field]]\nname = \"clicks\"\ntype = \"number\"\ncategory = \"behavior.clicks\"\npurposes = [\"newsletter\"]\n",
     );
-    assert_eq!(
-        n.purpose("newsletter").unwrap().categories,
-        vec!["behavior.clicks", "contact.email", "contact.phone"]
-    );
-    assert_eq!(
-        n.fields_of("newsletter"),
-        vec!["email", "phone", "work_email", "clicks"]
-    );
+    assert_eq!(n.purpose("newsletter").unwrap().categories, vec!["behavior.clicks", "contact.email", "contact.phone"]);
+    assert_eq!(n.fields_of("newsletter"), vec!["email", "phone", "work_email", "clicks"]);
 }
 
 #[test]
@@ -129,17 +114,11 @@ fn notice_serializes_with_stable_names_and_round_trips() {
     assert_eq!(field["type"], "string");
     assert_eq!(field["retention_days"], 730);
     assert_eq!(json["purposes"][0]["legal_basis"], "contract");
-    assert_eq!(
-        json["purposes"][2]["title"],
-        serde_json::json!({"en": "Deals by email", "de": "Angebote per E-Mail"})
-    );
+    assert_eq!(json["purposes"][2]["title"], serde_json::json!({"en": "Deals by email", "de": "Angebote per E-Mail"}));
     assert_eq!(serde_json::from_value::<Notice>(json).unwrap(), n);
     // Serialized text keeps declaration order, so hashing it is stable.
     let text = serde_json::to_string(&n).unwrap();
-    assert!(
-        text.starts_with(r#"{"organization":{"name":"Acme Outdoor""#),
-        "{text}"
-    );
+    assert!(text.starts_with(r#"{"organization":{"name":"Acme Outdoor""#), "{text}");
     assert_eq!(serde_json::to_string(&example()).unwrap(), text);
 }
 
@@ -164,12 +143,7 @@ fn diff_of_a_notice_with_itself_is_unchanged_and_not_material() {
 fn purpose_diff_always_serializes_every_key() {
     let d = diff(&example(), &example());
     let json = serde_json::to_value(&d.purposes[0]).unwrap();
-    let keys: Vec<&str> = json
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
     for key in [
         "purpose",
         "change",
@@ -225,19 +199,13 @@ fn an_added_purpose_lists_its_fields_categories_and_processors() {
     assert_eq!(p.added_processors, vec!["mailer"]);
     assert_summary(p, "Uses your email (contact.email).");
     assert_summary(p, "Shared with Mailer Inc. (mailer).");
-    assert_eq!(
-        d.purposes[0].purpose, "surveys",
-        "purposes follow `to` order"
-    );
+    assert_eq!(d.purposes[0].purpose, "surveys", "purposes follow `to` order");
 }
 
 #[test]
 fn a_field_added_to_a_purpose_is_material_for_that_purpose_only() {
     // email also serves analytics now; for account and newsletter it is kept shorter (90 days).
-    let to = edited(
-        r#"purposes = ["account", "newsletter"]"#,
-        r#"purposes = ["account", "newsletter", "analytics"]"#,
-    );
+    let to = edited(r#"purposes = ["account", "newsletter"]"#, r#"purposes = ["account", "newsletter", "analytics"]"#);
     let d = diff(&example(), &to);
     assert_eq!(d.material_purposes(), vec!["analytics"]);
     let p = entry(&d, "analytics");
@@ -248,10 +216,7 @@ fn a_field_added_to_a_purpose_is_material_for_that_purpose_only() {
     let newsletter = entry(&d, "newsletter");
     assert_eq!(newsletter.change, Change::Changed);
     assert!(!newsletter.material, "a shorter retention is not material");
-    assert_summary(
-        newsletter,
-        "Your email (contact.email) is now kept for 90 days instead of 730.",
-    );
+    assert_summary(newsletter, "Your email (contact.email) is now kept for 90 days instead of 730.");
 }
 
 #[test]
@@ -270,10 +235,7 @@ fn a_new_field_in_an_existing_category_is_still_material() {
 
 #[test]
 fn a_category_added_by_reclassifying_a_field_is_material() {
-    let to = edited(
-        r#"category = "behavior.browsing""#,
-        r#"category = "behavior.purchases""#,
-    );
+    let to = edited(r#"category = "behavior.browsing""#, r#"category = "behavior.purchases""#);
     let d = diff(&example(), &to);
     assert_eq!(d.material_purposes(), vec!["personalization", "analytics"]);
     let p = entry(&d, "personalization");
@@ -290,22 +252,13 @@ fn a_longer_purpose_retention_is_material() {
     let d = diff(&example(), &to);
     let p = entry(&d, "newsletter");
     assert!(p.material);
-    assert_eq!(
-        p.retention_days,
-        Some(Transition {
-            from: 730,
-            to: 1000
-        })
-    );
+    assert_eq!(p.retention_days, Some(Transition { from: 730, to: 1000 }));
     assert_summary(p, "Data is now kept for 1000 days instead of 730.");
     // email, shared with account, is now kept 1000 days instead of 730 there too.
     let account = entry(&d, "account");
     assert!(account.material);
     assert_eq!(account.retention_days, None);
-    assert_summary(
-        account,
-        "Your email (contact.email) is now kept for 1000 days instead of 730.",
-    );
+    assert_summary(account, "Your email (contact.email) is now kept for 1000 days instead of 730.");
     assert_eq!(d.material_purposes(), vec!["account", "newsletter"]);
 }
 
@@ -320,10 +273,7 @@ fn a_longer_field_retention_is_material_and_named() {
     let p = entry(&d, "analytics");
     assert_eq!(p.retention_days, None);
     assert!(p.added_fields.is_empty());
-    assert_summary(
-        p,
-        "Your product id (behavior.browsing) is now kept for 2000 days instead of 90.",
-    );
+    assert_summary(p, "Your product id (behavior.browsing) is now kept for 2000 days instead of 90.");
 }
 
 #[test]
@@ -340,10 +290,7 @@ fn an_added_processor_is_material_for_the_purposes_it_receives() {
 
 #[test]
 fn an_existing_processor_receiving_another_purpose_is_material_for_it() {
-    let to = edited(
-        "purposes = [\"newsletter\"]\nsecret",
-        "purposes = [\"newsletter\", \"account\"]\nsecret",
-    );
+    let to = edited("purposes = [\"newsletter\"]\nsecret", "purposes = [\"newsletter\", \"account\"]\nsecret");
     let d = diff(&example(), &to);
     assert_eq!(d.material_purposes(), vec!["account"]);
     assert_eq!(entry(&d, "account").added_processors, vec!["mailer"]);
@@ -358,17 +305,8 @@ fn a_changed_legal_basis_is_material() {
     let d = diff(&example(), &to);
     assert_eq!(d.material_purposes(), vec!["analytics"]);
     let p = entry(&d, "analytics");
-    assert_eq!(
-        p.legal_basis,
-        Some(Transition {
-            from: LegalBasis::Consent,
-            to: LegalBasis::LegitimateInterest
-        })
-    );
-    assert_summary(
-        p,
-        "Now based on our legitimate interest instead of your consent.",
-    );
+    assert_eq!(p.legal_basis, Some(Transition { from: LegalBasis::Consent, to: LegalBasis::LegitimateInterest }));
+    assert_summary(p, "Now based on our legitimate interest instead of your consent.");
 }
 
 // --- the diff: changes that are not material ----------------------------------------------
@@ -381,28 +319,19 @@ fn a_removed_purpose_is_not_material_and_listed_last() {
     to.purposes.reverse();
     let d = diff(&from, &to);
     let order: Vec<&str> = d.purposes.iter().map(|p| p.purpose.as_str()).collect();
-    assert_eq!(
-        order,
-        ["analytics", "newsletter", "account", "personalization"]
-    );
+    assert_eq!(order, ["analytics", "newsletter", "account", "personalization"]);
     let p = entry(&d, "personalization");
     assert_eq!(p.change, Change::Removed);
     assert!(!p.material);
     assert_eq!(p.removed_fields, vec!["product_id"]);
     assert_eq!(p.removed_categories, vec!["behavior.browsing"]);
-    assert_summary(
-        p,
-        "This purpose is no longer used: Recommendations for you.",
-    );
+    assert_summary(p, "This purpose is no longer used: Recommendations for you.");
     assert!(d.material_purposes().is_empty());
 }
 
 #[test]
 fn a_removed_field_is_not_material() {
-    let to = edited(
-        r#"purposes = ["account", "newsletter"]"#,
-        r#"purposes = ["account"]"#,
-    );
+    let to = edited(r#"purposes = ["account", "newsletter"]"#, r#"purposes = ["account"]"#);
     let d = diff(&example(), &to);
     let p = entry(&d, "newsletter");
     assert!(!p.material);
@@ -414,10 +343,7 @@ fn a_removed_field_is_not_material() {
     // 730: that side effect is a longer retention, so it is material for account.
     assert_eq!(d.material_purposes(), vec!["account"]);
 
-    let to = edited(
-        r#"purposes = ["account", "newsletter"]"#,
-        r#"purposes = ["newsletter"]"#,
-    );
+    let to = edited(r#"purposes = ["account", "newsletter"]"#, r#"purposes = ["newsletter"]"#);
     let d = diff(&example(), &to);
     assert!(d.material_purposes().is_empty(), "{d:#?}");
     assert_eq!(entry(&d, "account").removed_fields, vec!["email"]);
@@ -436,10 +362,7 @@ fn a_shorter_retention_is_not_material() {
 
 #[test]
 fn text_edits_are_not_material() {
-    let to = edited(
-        r#"de = "Angebote per E-Mail""#,
-        r#"de = "Angebote per Mail""#,
-    );
+    let to = edited(r#"de = "Angebote per E-Mail""#, r#"de = "Angebote per Mail""#);
     let d = diff(&example(), &to);
     assert!(d.material_purposes().is_empty());
     let p = entry(&d, "newsletter");
@@ -447,10 +370,7 @@ fn text_edits_are_not_material() {
     assert!(p.text_changed);
     assert_summary(p, "The title or description was reworded.");
 
-    let to = edited(
-        "One email a week with offers.",
-        "One email a week with our best offers.",
-    );
+    let to = edited("One email a week with offers.", "One email a week with our best offers.");
     let p = diff(&example(), &to).purposes[2].clone();
     assert!(p.text_changed && !p.material);
 }
@@ -466,19 +386,14 @@ fn benefit_changes_are_not_material() {
     assert_eq!(p.change, Change::Changed);
     assert_summary(p, "New benefit: Early access to sales.");
     let back = diff(&to, &example());
-    assert_summary(
-        entry(&back, "newsletter"),
-        "Benefit no longer offered: Early access to sales.",
-    );
+    assert_summary(entry(&back, "newsletter"), "Benefit no longer offered: Early access to sales.");
     assert!(back.material_purposes().is_empty());
 }
 
 #[test]
 fn a_removed_processor_is_not_material() {
     let from = example();
-    let to = Notice::from_catalog(&catalog(
-        EXAMPLE_CATALOG.split("[[processor]]").next().unwrap(),
-    ));
+    let to = Notice::from_catalog(&catalog(EXAMPLE_CATALOG.split("[[processor]]").next().unwrap()));
     let d = diff(&from, &to);
     assert!(d.material_purposes().is_empty());
     let p = entry(&d, "newsletter");
@@ -491,10 +406,7 @@ fn gpc_and_recommendation_flags_are_described_but_not_material() {
     let from = edited("gpc_opt_out = true\n", "");
     let d = diff(&from, &example());
     assert!(d.material_purposes().is_empty());
-    assert_summary(
-        entry(&d, "analytics"),
-        "A Global Privacy Control signal now counts as a refusal.",
-    );
+    assert_summary(entry(&d, "analytics"), "A Global Privacy Control signal now counts as a refusal.");
 }
 
 #[test]
@@ -514,24 +426,15 @@ fn change_serializes_snake_case() {
         (Change::Changed, "changed"),
         (Change::Unchanged, "unchanged"),
     ] {
-        assert_eq!(
-            serde_json::to_value(change).unwrap(),
-            serde_json::json!(name)
-        );
+        assert_eq!(serde_json::to_value(change).unwrap(), serde_json::json!(name));
     }
 }
 
 // --- properties ----------------------------------------------------------------------------
 
 fn text() -> impl Strategy<Value = Text> {
-    (
-        "[A-Z][a-z ]{0,12}",
-        prop::collection::btree_map("de|fr|es|pt-BR", "[a-z ]{1,12}", 0..3),
-    )
-        .prop_map(|(default, translations)| Text {
-            default,
-            translations,
-        })
+    ("[A-Z][a-z ]{0,12}", prop::collection::btree_map("de|fr|es|pt-BR", "[a-z ]{1,12}", 0..3))
+        .prop_map(|(default, translations)| Text { default, translations })
 }
 
 fn field() -> impl Strategy<Value = NoticeField> {
@@ -568,11 +471,7 @@ fn purpose(id: String) -> impl Strategy<Value = NoticePurpose> {
             (
                 "[a-z]{1,6}",
                 text(),
-                prop::sample::select(vec![
-                    BenefitKind::Discount,
-                    BenefitKind::Content,
-                    BenefitKind::Feature,
-                ]),
+                prop::sample::select(vec![BenefitKind::Discount, BenefitKind::Content, BenefitKind::Feature]),
             ),
             0..2,
         ),
@@ -588,10 +487,7 @@ fn purpose(id: String) -> impl Strategy<Value = NoticePurpose> {
                 benefits,
             )| {
                 let mut seen = BTreeSet::new();
-                let fields: Vec<NoticeField> = fields
-                    .into_iter()
-                    .filter(|f| seen.insert(f.name.clone()))
-                    .collect();
+                let fields: Vec<NoticeField> = fields.into_iter().filter(|f| seen.insert(f.name.clone())).collect();
                 NoticePurpose {
                     id: id.clone(),
                     title,
@@ -604,12 +500,7 @@ fn purpose(id: String) -> impl Strategy<Value = NoticePurpose> {
                     fields,
                     benefits: benefits
                         .into_iter()
-                        .map(|(id, title, kind)| NoticeBenefit {
-                            id,
-                            title,
-                            kind,
-                            requires: Vec::new(),
-                        })
+                        .map(|(id, title, kind)| NoticeBenefit { id, title, kind, requires: Vec::new() })
                         .collect(),
                     processors: processors.into_iter().collect(),
                 }
@@ -618,20 +509,13 @@ fn purpose(id: String) -> impl Strategy<Value = NoticePurpose> {
 }
 
 fn notice() -> impl Strategy<Value = Notice> {
-    let purposes = prop::collection::btree_set("[a-z][a-z0-9_]{0,6}", 1..5).prop_flat_map(|ids| {
-        ids.into_iter()
-            .map(purpose)
-            .collect::<Vec<_>>()
-            .prop_shuffle()
-    });
+    let purposes = prop::collection::btree_set("[a-z][a-z0-9_]{0,6}", 1..5)
+        .prop_flat_map(|ids| ids.into_iter().map(purpose).collect::<Vec<_>>().prop_shuffle());
     (purposes, "[A-Z][a-z]{0,10}", 1u32..1000).prop_map(|(purposes, name, days)| {
         let mut receivers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for p in &purposes {
             for processor in &p.processors {
-                receivers
-                    .entry(processor.clone())
-                    .or_default()
-                    .push(p.id.clone());
+                receivers.entry(processor.clone()).or_default().push(p.id.clone());
             }
         }
         Notice {
@@ -644,11 +528,7 @@ fn notice() -> impl Strategy<Value = Notice> {
             purposes,
             processors: receivers
                 .into_iter()
-                .map(|(id, purposes)| NoticeProcessor {
-                    name: Some(id.to_uppercase()),
-                    id,
-                    purposes,
-                })
+                .map(|(id, purposes)| NoticeProcessor { name: Some(id.to_uppercase()), id, purposes })
                 .collect(),
         }
     })

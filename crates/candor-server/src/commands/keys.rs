@@ -7,7 +7,7 @@ use candor_store::{ApiKeyRow, now_ms};
 
 use crate::cli::{Cli, KeysCommand};
 use crate::clock::rfc3339;
-use crate::instance::audit_entry;
+use crate::instance::{Instance, audit_entry};
 
 /// Scopes an API key may carry (`read:<purpose>` besides).
 pub const SCOPES: [&str; 6] = ["ingest", "consent", "recommend", "dsar", "analytics", "admin"];
@@ -23,6 +23,25 @@ pub fn valid_scope(scope: &str) -> bool {
         })
 }
 
+/// Creates a key with these scopes and returns its token (shown once, stored hashed).
+pub async fn create(instance: &Instance, scopes: &[String], name: &str) -> anyhow::Result<String> {
+    let secret = ApiKeySecret::generate();
+    let mut scopes = scopes.to_vec();
+    scopes.sort();
+    scopes.dedup();
+    let row = ApiKeyRow {
+        id: secret.id.clone(),
+        name: name.to_string(),
+        scopes: scopes.clone(),
+        secret_hash: secret.hash.to_vec(),
+        created_at: now_ms(),
+        revoked_at: None,
+    };
+    let audit = audit_entry("cli", "key.created", None, serde_json::json!({"key": row.id, "scopes": scopes}));
+    instance.store.create_api_key(&row, &instance.chain(), audit).await?;
+    Ok(secret.token)
+}
+
 pub async fn run(cli: &Cli, command: &KeysCommand) -> anyhow::Result<ExitCode> {
     if let KeysCommand::Create { scopes, .. } = command
         && let Some(bad) = scopes.iter().find(|s| !valid_scope(s))
@@ -33,21 +52,8 @@ pub async fn run(cli: &Cli, command: &KeysCommand) -> anyhow::Result<ExitCode> {
     let chain = instance.chain();
     let code = match command {
         KeysCommand::Create { scopes, name } => {
-            let secret = ApiKeySecret::generate();
-            let mut scopes = scopes.clone();
-            scopes.sort();
-            scopes.dedup();
-            let row = ApiKeyRow {
-                id: secret.id.clone(),
-                name: name.clone().unwrap_or_else(|| format!("key {}", &secret.id[..6])),
-                scopes: scopes.clone(),
-                secret_hash: secret.hash.to_vec(),
-                created_at: now_ms(),
-                revoked_at: None,
-            };
-            let audit = audit_entry("cli", "key.created", None, serde_json::json!({"key": row.id, "scopes": scopes}));
-            instance.store.create_api_key(&row, &chain, audit).await?;
-            println!("{}", secret.token);
+            let name = name.clone().unwrap_or_else(|| "unnamed".to_string());
+            println!("{}", create(&instance, scopes, &name).await?);
             ExitCode::SUCCESS
         }
         KeysCommand::List => {

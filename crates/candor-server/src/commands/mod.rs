@@ -3,6 +3,7 @@
 
 mod audit;
 mod catalog;
+mod demo;
 mod keys;
 mod notice;
 
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             app.run_until_stopped().await.context("serving")?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Demo { customers, listen } => demo::run(*customers, listen.clone()).await,
         Command::Catalog { command } => catalog::run(&cli, command),
         Command::Notice { command } => notice::run(&cli, command).await,
         Command::Keys { command } => keys::run(&cli, command).await,
@@ -62,7 +64,8 @@ pub fn init_logging(default: &str) {
     let filter = EnvFilter::try_from_env("CANDOR_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 
 /// Opens the instance named on the command line.

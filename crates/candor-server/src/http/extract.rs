@@ -77,9 +77,7 @@ impl<S: Send + Sync> FromRequest<S> for TextBody {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let bytes = body_bytes(req, state).await?;
-        String::from_utf8(bytes.to_vec())
-            .map(TextBody)
-            .map_err(|_| ApiError::malformed("the body is not UTF-8 text"))
+        String::from_utf8(bytes.to_vec()).map(TextBody).map_err(|_| ApiError::malformed("the body is not UTF-8 text"))
     }
 }
 

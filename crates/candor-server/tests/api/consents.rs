@@ -73,7 +73,8 @@ async fn withdrawal_and_always_on_purposes(backend: Backend) {
         )
         .await;
     let problem = r.problem(422);
-    let fields: Vec<&str> = problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+    let fields: Vec<&str> =
+        problem["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
     assert_eq!(fields, ["choices.account", "choices.nope"]);
     let history = app.get("/v1/subjects/c2/consents/history", Some(&app.consent_key)).await;
     assert_eq!(history.body["records"].as_array().unwrap().len(), 2, "a refused request writes nothing");
@@ -93,11 +94,21 @@ async fn anonymous_visitors_write_without_a_key_from_allowed_origins_only(backen
     app.post("/v1/consents", None, &body("api")).await.problem(422);
 
     let foreign = app
-        .post_raw("/v1/consents", None, body("widget").to_string(), &[("origin", "https://evil.example"), ("content-type", "application/json")])
+        .post_raw(
+            "/v1/consents",
+            None,
+            body("widget").to_string(),
+            &[("origin", "https://evil.example"), ("content-type", "application/json")],
+        )
         .await;
     foreign.problem(403);
     let allowed = app
-        .post_raw("/v1/consents", None, body("widget").to_string(), &[("origin", "https://shop.acme.example"), ("content-type", "application/json")])
+        .post_raw(
+            "/v1/consents",
+            None,
+            body("widget").to_string(),
+            &[("origin", "https://shop.acme.example"), ("content-type", "application/json")],
+        )
         .await;
     assert_eq!(allowed.status, 201, "{}", allowed.text);
     assert_eq!(allowed.header("access-control-allow-origin"), Some("https://shop.acme.example"));
@@ -109,7 +120,13 @@ async fn anonymous_visitors_write_without_a_key_from_allowed_origins_only(backen
     app.get(&format!("/v1/consents?anonymous_id={}", anon_id(2)), None).await.problem(404);
     app.get("/v1/consents?anonymous_id=short", None).await.problem(422);
 
-    let keyed_subject = app.post("/v1/consents", None, &json!({"subject": "x", "choices": {"analytics": true}, "notice_version": version, "source": "widget"})).await;
+    let keyed_subject = app
+        .post(
+            "/v1/consents",
+            None,
+            &json!({"subject": "x", "choices": {"analytics": true}, "notice_version": version, "source": "widget"}),
+        )
+        .await;
     keyed_subject.problem(401);
 }
 
@@ -123,7 +140,8 @@ async fn alias_merges_the_newest_choice_per_purpose(backend: Backend) {
         .await;
     assert_eq!(r.status, 201);
 
-    let merged = app.post("/v1/subjects/known-1/aliases", Some(&app.consent_key), &json!({"anonymous_id": anon_id(3)})).await;
+    let merged =
+        app.post("/v1/subjects/known-1/aliases", Some(&app.consent_key), &json!({"anonymous_id": anon_id(3)})).await;
     assert_eq!(merged.status, 200, "{}", merged.text);
     assert_eq!(merged.body["merged"], json!(["analytics", "personalization"]));
     assert_eq!(merged.body["state"]["analytics"], "denied", "the anonymous choice was newer");
@@ -138,8 +156,12 @@ async fn alias_merges_the_newest_choice_per_purpose(backend: Backend) {
     let state = app.get("/v1/subjects/known-1/consents", Some(&app.consent_key)).await;
     assert_eq!(state.body["purposes"]["newsletter"]["state"], "withdrawn");
 
-    app.post("/v1/subjects/known-1/aliases", Some(&app.consent_key), &json!({"anonymous_id": anon_id(4)})).await.problem(404);
-    app.post("/v1/subjects/other/aliases", Some(&app.consent_key), &json!({"anonymous_id": anon_id(3)})).await.problem(409);
+    app.post("/v1/subjects/known-1/aliases", Some(&app.consent_key), &json!({"anonymous_id": anon_id(4)}))
+        .await
+        .problem(404);
+    app.post("/v1/subjects/other/aliases", Some(&app.consent_key), &json!({"anonymous_id": anon_id(3)}))
+        .await
+        .problem(409);
 }
 
 async fn stale_notice_version_is_409(backend: Backend) {
@@ -147,7 +169,11 @@ async fn stale_notice_version_is_409(backend: Backend) {
     let r = app.publish(&catalog_with(|c| c.replace("retention_days = 730", "retention_days = 800"))).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = app
-        .post("/v1/consents", Some(&app.consent_key), &json!({"subject": "s", "choices": {"newsletter": true}, "notice_version": 1, "source": "api"}))
+        .post(
+            "/v1/consents",
+            Some(&app.consent_key),
+            &json!({"subject": "s", "choices": {"newsletter": true}, "notice_version": 1, "source": "api"}),
+        )
         .await;
     assert_eq!(r.problem(409)["current_version"], 2);
     assert!(r.body["type"].as_str().unwrap().ends_with("stale-notice"));
@@ -169,7 +195,8 @@ async fn gpc_denies_opt_out_purposes_until_an_explicit_opt_in(backend: Backend) 
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["state"]["analytics"], "denied");
     let history = app.get("/v1/subjects/gpc-user/consents/history", Some(&app.consent_key)).await;
-    let gpc_row = history.body["records"].as_array().unwrap().iter().find(|r| r["purpose"] == "analytics").unwrap().clone();
+    let gpc_row =
+        history.body["records"].as_array().unwrap().iter().find(|r| r["purpose"] == "analytics").unwrap().clone();
     assert_eq!(gpc_row["method"], "gpc");
 
     let r = app.post_raw("/v1/consents", Some(&app.consent_key), write(json!({"analytics": true})), &headers).await;
@@ -183,7 +210,9 @@ async fn gpc_denies_opt_out_purposes_until_an_explicit_opt_in(backend: Backend) 
 async fn legitimate_interest_is_on_by_default_and_can_be_objected(backend: Backend) {
     let app = spawn_app(backend).await;
     let catalog = catalog_with(|c| {
-        format!("{c}\n[[purpose]]\nid = \"fraud\"\ntitle = \"Fraud prevention\"\ndescription = \"We check orders for fraud.\"\nlegal_basis = \"legitimate_interest\"\nretention_days = 180\n")
+        format!(
+            "{c}\n[[purpose]]\nid = \"fraud\"\ntitle = \"Fraud prevention\"\ndescription = \"We check orders for fraud.\"\nlegal_basis = \"legitimate_interest\"\nretention_days = 180\n"
+        )
     });
     let r = app.publish(&catalog).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -200,7 +229,9 @@ async fn material_change_asks_again_only_for_changed_purposes(backend: Backend) 
     app.consent("m1", json!({"newsletter": true, "personalization": true, "analytics": false})).await;
     // A new field for newsletter is material for newsletter only.
     let catalog = catalog_with(|c| {
-        format!("{c}\n[[field]]\nname = \"first_name\"\ntype = \"string\"\nmax_len = 100\ncategory = \"contact.name\"\npii = true\npurposes = [\"newsletter\"]\n")
+        format!(
+            "{c}\n[[field]]\nname = \"first_name\"\ntype = \"string\"\nmax_len = 100\ncategory = \"contact.name\"\npii = true\npurposes = [\"newsletter\"]\n"
+        )
     });
     let r = app.publish(&catalog).await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -221,7 +252,9 @@ async fn ledger_rows_cannot_be_updated_in_place(backend: Backend) {
     app.consent("ledger", json!({"newsletter": true})).await;
     let result = match app.backend {
         Backend::Sqlite => {
-            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.dir.path().join("candor.db").display())).await.unwrap();
+            let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.dir.path().join("candor.db").display()))
+                .await
+                .unwrap();
             sqlx::query("UPDATE consent_records SET state = 'denied'").execute(&pool).await.map(|_| ())
         }
         Backend::Postgres => {

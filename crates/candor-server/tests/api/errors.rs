@@ -22,22 +22,44 @@ async fn every_error_is_precise_problem_json_with_a_request_id(backend: Backend)
 
     let version = app.notice_version().await;
     let r = app
-        .post("/v1/consents", Some(&app.consent_key), &json!({"subject": "s", "choices": {"newsletter": "yes"}, "notice_version": version, "source": "api"}))
+        .post(
+            "/v1/consents",
+            Some(&app.consent_key),
+            &json!({"subject": "s", "choices": {"newsletter": "yes"}, "notice_version": version, "source": "api"}),
+        )
         .await;
     assert_eq!(r.problem(422)["errors"][0]["field"], "choices.newsletter", "{}", r.text);
     let r = app
-        .post("/v1/consents", Some(&app.consent_key), &json!({"subject": "s", "choices": {}, "notice_version": version, "source": "carrier-pigeon"}))
+        .post(
+            "/v1/consents",
+            Some(&app.consent_key),
+            &json!({"subject": "s", "choices": {}, "notice_version": version, "source": "carrier-pigeon"}),
+        )
         .await;
     assert_eq!(r.problem(422)["errors"][0]["field"], "source");
-    let r = app.post("/v1/consents", Some(&app.consent_key), &json!({"subject": "s", "choices": {"newsletter": true}, "source": "api"})).await;
+    let r = app
+        .post(
+            "/v1/consents",
+            Some(&app.consent_key),
+            &json!({"subject": "s", "choices": {"newsletter": true}, "source": "api"}),
+        )
+        .await;
     assert!(r.problem(422)["errors"][0]["reason"].as_str().unwrap().contains("notice_version"), "{}", r.text);
     let r = app
-        .post("/v1/consents", Some(&app.consent_key), &json!({"subject": "a\u{1}b", "choices": {"newsletter": true}, "notice_version": version, "source": "api"}))
+        .post(
+            "/v1/consents",
+            Some(&app.consent_key),
+            &json!({"subject": "a\u{1}b", "choices": {"newsletter": true}, "notice_version": version, "source": "api"}),
+        )
         .await;
     assert_eq!(r.problem(422)["errors"][0], json!({"field": "subject", "reason": "bad_character"}));
     let long = "x".repeat(257);
     let r = app
-        .post("/v1/consents", Some(&app.consent_key), &json!({"subject": long, "choices": {"newsletter": true}, "notice_version": version, "source": "api"}))
+        .post(
+            "/v1/consents",
+            Some(&app.consent_key),
+            &json!({"subject": long, "choices": {"newsletter": true}, "notice_version": version, "source": "api"}),
+        )
         .await;
     assert_eq!(r.problem(422)["errors"][0]["reason"], "too_long");
     let r = app

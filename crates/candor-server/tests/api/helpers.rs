@@ -125,7 +125,18 @@ pub async fn spawn_on(dir: TempDir, backend: Backend, database_url: Option<Strin
     let app = Application::build(instance).await.unwrap();
     let base = format!("http://{}", app.addr());
     tokio::spawn(app.run_until(std::future::pending()));
-    TestApp { base, client: reqwest::Client::new(), dir, backend, database_url, store, signer, admin_key, consent_key, _pg: pg }
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        dir,
+        backend,
+        database_url,
+        store,
+        signer,
+        admin_key,
+        consent_key,
+        _pg: pg,
+    }
 }
 
 /// Creates an API key directly in the store and returns its token.
@@ -198,7 +209,13 @@ impl TestApp {
         Reply::read(r.send().await.unwrap()).await
     }
 
-    pub async fn post_raw(&self, path: &str, key: Option<&str>, body: impl Into<reqwest::Body>, headers: &[(&str, &str)]) -> Reply {
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        body: impl Into<reqwest::Body>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
         let mut r = self.client.post(self.url(path)).body(body);
         if let Some(key) = key {
             r = r.bearer_auth(key);
@@ -230,7 +247,13 @@ impl TestApp {
 
     /// Publishes a catalog through the API; returns the reply.
     pub async fn publish(&self, toml: &str) -> Reply {
-        self.post_raw("/v1/notice/versions", Some(&self.admin_key), toml.to_string(), &[("content-type", "application/toml")]).await
+        self.post_raw(
+            "/v1/notice/versions",
+            Some(&self.admin_key),
+            toml.to_string(),
+            &[("content-type", "application/toml")],
+        )
+        .await
     }
 
     /// Runs the real `candor` binary against this instance.

@@ -62,5 +62,8 @@ async fn sessions_are_short_lived_single_use_links(backend: Backend) {
     let r = app.post("/v1/subjects/panel-user/sessions", Some(&app.consent_key), &json!({})).await;
     let token = r.body["token"].as_str().unwrap();
     let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
-    assert!(app.store.consume_session(&hash, now + 16 * 60 * 1000).await.unwrap().is_none(), "expired tokens do not work");
+    assert!(
+        app.store.consume_session(&hash, now + 16 * 60 * 1000).await.unwrap().is_none(),
+        "expired tokens do not work"
+    );
 }

@@ -97,9 +97,14 @@ async fn publishing_needs_the_admin_scope(backend: Backend) {
     let body = catalog_with(|c| c.replace("retention_days = 730", "retention_days = 731"));
     app.post_raw("/v1/notice/versions", None, body.clone(), &[]).await.problem(401);
     app.post_raw("/v1/notice/versions", Some(&app.consent_key), body.clone(), &[]).await.problem(403);
-    app.post_raw("/v1/notice/versions", Some("cnd_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"), body, &[])
-        .await
-        .problem(401);
+    app.post_raw(
+        "/v1/notice/versions",
+        Some("cnd_0000000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        body,
+        &[],
+    )
+    .await
+    .problem(401);
     assert_eq!(app.notice_version().await, 1);
 }
 
@@ -121,7 +126,10 @@ async fn cli_publish_is_served_by_a_running_server_within_a_second(backend: Back
         if app.notice_version().await == 2 {
             break;
         }
-        assert!(published.elapsed() < Duration::from_secs(1), "the running server did not serve version 2 within a second");
+        assert!(
+            published.elapsed() < Duration::from_secs(1),
+            "the running server did not serve version 2 within a second"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let again = app.cli(&["notice", "publish"]);

@@ -61,7 +61,10 @@ async fn subject_owned_tables_are_keyed_by_pid(backend: Backend) {
     for table in ["subjects", "consent_records", "receipts", "subject_sessions"] {
         let first_key_column: String = match backend {
             Backend::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", app.dir.path().join("candor.db").display())).await.unwrap();
+                let pool =
+                    sqlx::SqlitePool::connect(&format!("sqlite://{}", app.dir.path().join("candor.db").display()))
+                        .await
+                        .unwrap();
                 let (name,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT name FROM pragma_table_info('{table}') WHERE pk = 1"
                 )))
@@ -133,7 +136,8 @@ async fn two_servers_share_one_postgres_database() {
     assert_eq!(r.status, 201);
     let published = Instant::now();
     loop {
-        let body: serde_json::Value = client.get(format!("{other}/v1/notice")).send().await.unwrap().json().await.unwrap();
+        let body: serde_json::Value =
+            client.get(format!("{other}/v1/notice")).send().await.unwrap().json().await.unwrap();
         if body["version"] == 2 {
             break;
         }

@@ -278,7 +278,8 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<()> {
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
     let origin = origin.to_str().unwrap_or_default();
     let notice = state.notice()?;
-    let allowed = origin == state.public_url() || notice.notice.organization.allowed_origins.iter().any(|o| o == origin);
+    let allowed =
+        origin == state.public_url() || notice.notice.organization.allowed_origins.iter().any(|o| o == origin);
     if allowed { Ok(()) } else { Err(ApiError::forbidden("this origin is not in the catalog's allowed_origins")) }
 }
 
@@ -311,7 +312,11 @@ async fn anonymous_state(
     params(("id" = String, Path, description = "The host's external subject id")),
     responses((status = 200, body = ConsentsOut), (status = 404, body = crate::error::Problem)),
     security(("api_key" = [])))]
-async fn subject_state(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<ConsentsOut>> {
+async fn subject_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ConsentsOut>> {
     caller.require("consent")?;
     let pid = subject_pid(&state, &id, "id")?;
     let pid = resolve(&state, pid).await?.ok_or_else(|| ApiError::not_found("unknown subject"))?;

@@ -142,7 +142,8 @@ async fn notice_diff(State(state): State<AppState>, ApiQuery(q): ApiQuery<DiffQu
     let load = |n: i64| {
         let state = state.clone();
         async move {
-            let v = state.store().notice(n).await?.ok_or_else(|| ApiError::not_found(format!("no notice version {n}")))?;
+            let v =
+                state.store().notice(n).await?.ok_or_else(|| ApiError::not_found(format!("no notice version {n}")))?;
             serde_json::from_str::<Notice>(&v.notice_json).map_err(ApiError::internal)
         }
     };
@@ -179,7 +180,10 @@ async fn publish_version(
     })?;
     state.notices().refresh(state.store()).await?;
     let status = if outcome.unchanged { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(PublishOut { version: outcome.version, material: outcome.material, unchanged: outcome.unchanged })))
+    Ok((
+        status,
+        Json(PublishOut { version: outcome.version, material: outcome.material, unchanged: outcome.unchanged }),
+    ))
 }
 
 /// Routes of this resource.

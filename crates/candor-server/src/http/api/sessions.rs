@@ -36,7 +36,11 @@ pub struct SessionOut {
     params(("id" = String, Path, description = "The host's external subject id")),
     responses((status = 201, body = SessionOut), (status = 401, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
     security(("api_key" = [])))]
-async fn create(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<(StatusCode, Json<SessionOut>)> {
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<SessionOut>)> {
     let actor = caller.require("consent")?;
     let pid = subject_pid(&state, &id, "id")?;
     let mut secret = [0u8; 32];

@@ -1,0 +1,93 @@
+//! `candor demo`: a ready demo shop in a temporary folder — the example catalog, a few
+//! thousand synthetic customers whose consents go through the real consent path (rules,
+//! receipts, audit chain, group commit), then served.
+
+use std::process::ExitCode;
+
+use candor_core::consent::Source;
+use candor_store::SubjectKind;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+
+use crate::app::Application;
+use crate::config::{FlagOverrides, Settings};
+use crate::consent_writer::{ConsentJob, ConsentWriter};
+use crate::instance::{self, Instance};
+use crate::notice_cache::NoticeCache;
+
+/// Runs the demo: builds it, loads customers, serves until stopped.
+pub async fn run(customers: usize, listen: Option<String>) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::Builder::new().prefix("candor-demo-").tempdir()?;
+    let outcome = instance::init(dir.path(), FlagOverrides::default()).await?;
+    let settings = Settings::load(dir.path(), FlagOverrides { listen, database_url: None })?;
+    super::init_logging("warn");
+    let instance = Instance::open(settings).await?;
+    let admin = super::keys::create(&instance, &["admin".into()], "demo admin").await?;
+    let consent = super::keys::create(&instance, &["consent".into()], "demo backend").await?;
+    load_customers(&instance, customers).await?;
+
+    let app = Application::build(instance).await?;
+    let base = format!("http://{}", app.addr());
+    println!("\ncandor demo is running (instance in {}, deleted on exit)\n", dir.path().display());
+    println!("  notice            {base}/v1/notice");
+    println!("  notice versions   {base}/v1/notice/versions");
+    println!("  API description   {base}/openapi.json");
+    println!("  receipt key       {base}/.well-known/candor/receipt-key.jwk");
+    if let Some(p) = outcome.generated_password {
+        println!("  admin password    {p}");
+    }
+    println!("  admin API key     {admin}");
+    println!("  consent API key   {consent}");
+    println!("\n  try: curl -s {base}/v1/subjects/demo-customer-0001/consents -H 'Authorization: Bearer {consent}'");
+    println!("\nCtrl-C stops it.");
+    app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Records consents for `n` synthetic customers through the consent writer.
+async fn load_customers(instance: &Instance, n: usize) -> anyhow::Result<()> {
+    let notices = NoticeCache::default();
+    let version = notices.refresh(&instance.store).await?.unwrap_or(1);
+    let writer = ConsentWriter::start(instance.store.clone(), instance.signer.clone(), notices);
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template("loading customers {bar:40} {pos}/{len} ({per_sec})").expect("valid template"),
+    );
+    let jobs = (1..=n).map(|i| {
+        let mut rng = rand::thread_rng();
+        let choices = [("newsletter", 0.4), ("personalization", 0.55), ("analytics", 0.35)]
+            .into_iter()
+            .map(|(p, rate)| (p.to_string(), rng.gen_bool(rate)))
+            .collect();
+        let widget = rng.gen_bool(0.7);
+        ConsentJob {
+            pid: instance.pseudonyms.pid(&format!("demo-customer-{i:04}")),
+            kind: SubjectKind::Known,
+            choices,
+            notice_version: version,
+            source: if widget { Source::Widget } else { Source::Api },
+            gpc: rng.gen_bool(0.08),
+            actor: "demo".into(),
+            user_agent: widget.then(|| "Mozilla/5.0 (demo)".to_string()),
+            page: widget.then(|| "https://shop.acme.example/".to_string()),
+        }
+    });
+    let results: Vec<_> = futures::stream::iter(jobs)
+        .map(|job| {
+            let writer = writer.clone();
+            let bar = bar.clone();
+            async move {
+                let r = writer.submit(job).await;
+                bar.inc(1);
+                r
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    bar.finish();
+    if let Some(Err(e)) = results.into_iter().find(Result::is_err) {
+        anyhow::bail!("loading customers failed: {}", e.problem().detail);
+    }
+    Ok(())
+}
