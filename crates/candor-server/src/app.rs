@@ -10,8 +10,9 @@ use tokio::net::TcpListener;
 
 use crate::consent_writer::ConsentWriter;
 use crate::instance::Instance;
+use crate::key_cache::KeyCache;
 use crate::notice_cache::NoticeCache;
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// A bound, ready-to-run candor server.
 pub struct Application {
@@ -32,9 +33,11 @@ impl Application {
         let notices = NoticeCache::default();
         notices.refresh(&store).await?;
         tokio::spawn(notices.clone().watch(store.clone()));
+        let keys = KeyCache::default();
+        tokio::spawn(keys.clone().watch(store.clone()));
         let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone());
         let public_url = settings.public_url(addr);
-        let state = AppState::new(store, signer, pseudonyms, notices, writer, settings, public_url);
+        let state = AppState::new(Shared { store, signer, pseudonyms, notices, keys, writer, settings, public_url });
         let router = crate::http::app(state.clone());
         Ok(Application { listener, addr, router, state })
     }

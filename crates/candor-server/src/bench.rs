@@ -258,7 +258,7 @@ impl Server {
         let mut child = tokio::process::Command::new(exe)
             .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
             .arg(dir)
-            .env("CANDOR_LOG", "warn")
+            .env("CANDOR_LOG", std::env::var("CANDOR_BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -275,8 +275,16 @@ impl Server {
         })
         .await
         .context("the server did not start within 30 s")??;
-        // Keep draining stderr so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stderr so the child never blocks on a full pipe; pass it on when
+        // CANDOR_BENCH_SERVER_LOG asked for server logs.
+        let echo = std::env::var("CANDOR_BENCH_SERVER_LOG").is_ok();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if echo {
+                    eprintln!("server: {line}");
+                }
+            }
+        });
         Ok(Server { child, addr, pid })
     }
 

@@ -130,6 +130,7 @@ async fn run(mut rx: mpsc::Receiver<(ConsentJob, Reply)>, store: Store, signer: 
     let chain = AuditChain::new(&signer);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let started = std::time::Instant::now();
         let notice = notices.get();
         let requests: Vec<ConsentRequest> =
             batch.iter().map(|(job, _)| ConsentRequest { pid: job.pid, kind: job.kind }).collect();
@@ -138,6 +139,11 @@ async fn run(mut rx: mpsc::Receiver<(ConsentJob, Reply)>, store: Store, signer: 
                 prepare(&batch[i].0, target, current, latest, notice.as_deref(), &signer)
             })
             .await;
+        tracing::debug!(
+            requests = batch.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "consent batch committed"
+        );
         match result {
             Ok(outcomes) => {
                 for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {

@@ -14,6 +14,7 @@ pub mod consent_writer;
 pub mod error;
 pub mod http;
 pub mod instance;
+pub mod key_cache;
 pub mod notice_cache;
 pub mod publish;
 pub mod state;

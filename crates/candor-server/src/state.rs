@@ -8,36 +8,39 @@ use candor_store::Store;
 use crate::config::Settings;
 use crate::consent_writer::ConsentWriter;
 use crate::error::ApiError;
+use crate::key_cache::KeyCache;
 use crate::notice_cache::{CurrentNotice, NoticeCache};
 
 /// Shared application state (cheap to clone).
 #[derive(Clone)]
 pub struct AppState {
-    inner: Arc<Inner>,
+    inner: Arc<Shared>,
 }
 
-struct Inner {
-    store: Store,
-    signer: ReceiptSigner,
-    pseudonyms: Pseudonymizer,
-    notices: NoticeCache,
-    writer: ConsentWriter,
-    settings: Settings,
-    public_url: String,
+/// Everything a request may need, assembled once at startup.
+pub struct Shared {
+    /// The database.
+    pub store: Store,
+    /// Signs receipts and the audit head.
+    pub signer: ReceiptSigner,
+    /// Turns external ids into pids.
+    pub pseudonyms: Pseudonymizer,
+    /// The current notice.
+    pub notices: NoticeCache,
+    /// Valid API keys.
+    pub keys: KeyCache,
+    /// The consent group-commit writer.
+    pub writer: ConsentWriter,
+    /// Settings.
+    pub settings: Settings,
+    /// The public base URL (no trailing slash).
+    pub public_url: String,
 }
 
 impl AppState {
-    /// Assembles the state.
-    pub fn new(
-        store: Store,
-        signer: ReceiptSigner,
-        pseudonyms: Pseudonymizer,
-        notices: NoticeCache,
-        writer: ConsentWriter,
-        settings: Settings,
-        public_url: String,
-    ) -> AppState {
-        AppState { inner: Arc::new(Inner { store, signer, pseudonyms, notices, writer, settings, public_url }) }
+    /// Wraps the shared parts.
+    pub fn new(shared: Shared) -> AppState {
+        AppState { inner: Arc::new(shared) }
     }
 
     /// The store.
@@ -63,6 +66,11 @@ impl AppState {
     /// The current notice (there always is one once the instance is initialised).
     pub fn notice(&self) -> Result<Arc<CurrentNotice>, ApiError> {
         self.inner.notices.get().ok_or_else(|| ApiError::unavailable("no notice version is published yet"))
+    }
+
+    /// The cache of valid API keys.
+    pub fn keys(&self) -> &KeyCache {
+        &self.inner.keys
     }
 
     /// The consent group-commit writer.

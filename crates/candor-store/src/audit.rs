@@ -32,21 +32,21 @@ macro_rules! append_audit {
                 None => (0, [0u8; 32]),
             };
             let (chained, new_head) = $chain.extend(head, entries);
-            for e in &chained {
-                sqlx::query(
-                    "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(e.seq)
-                .bind(e.at_ms)
-                .bind(&e.actor)
-                .bind(&e.action)
-                .bind(&e.subject)
-                .bind(&e.detail)
-                .bind(&e.prev_hash[..])
-                .bind(&e.hash[..])
-                .execute(&mut *$tx)
-                .await?;
+            for chunk in chained.chunks(500) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) ",
+                );
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.seq)
+                        .push_bind(e.at_ms)
+                        .push_bind(&e.actor)
+                        .push_bind(&e.action)
+                        .push_bind(&e.subject)
+                        .push_bind(&e.detail)
+                        .push_bind(&e.prev_hash[..])
+                        .push_bind(&e.hash[..]);
+                });
+                q.build().execute(&mut *$tx).await?;
             }
             sqlx::query(
                 "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, $1, $2, $3) \

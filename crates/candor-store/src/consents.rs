@@ -98,6 +98,17 @@ pub fn latest_per_purpose(records: Vec<ConsentRecord>) -> HashMap<String, Consen
     latest
 }
 
+/// Rows per multi-row statement: far below SQLite's and PostgreSQL's parameter limits.
+const CHUNK: usize = 500;
+
+/// A ledger row with its subject, for batch reads.
+#[derive(sqlx::FromRow)]
+struct PidRecord {
+    pid: Vec<u8>,
+    #[sqlx(flatten)]
+    record: ConsentRecord,
+}
+
 const RECORD_COLUMNS: &str = "id, purpose, state, notice_version, at, source, method, proof, receipt_id";
 
 macro_rules! insert_record {
@@ -141,46 +152,116 @@ impl Store {
     }
 
     /// Records a batch of consent requests in ONE transaction (group commit: one fsync
-    /// for the whole batch). For each request, `prepare` gets the subject that will hold
-    /// the rows (an anonymous subject merged into a known one writes to that one), the
-    /// current notice version and the subject's newest row per purpose, all read inside
-    /// the transaction; it returns the rows to append or a rejection. Rejected requests
-    /// write nothing; the others are committed together with their audit entries.
+    /// for the whole batch), with a fixed number of statements whatever the batch size.
+    /// For each request, `prepare` gets the subject that will hold the rows (an anonymous
+    /// subject merged into a known one writes to that one), the current notice version and
+    /// the subject's newest row per purpose (including rows prepared earlier in the same
+    /// batch), all read inside the transaction; it returns the rows to append or a
+    /// rejection. Rejected requests write nothing; the others are committed together with
+    /// their audit entries.
     pub async fn record_consents<T, R>(
         &self,
         requests: &[ConsentRequest],
         chain: &AuditChain<'_>,
         mut prepare: impl FnMut(usize, Pid, i64, HashMap<String, ConsentRecord>) -> Result<(PreparedConsent, T), R>,
     ) -> Result<Vec<Result<T, R>>> {
+        // Only anonymous subjects can be merged into others; API writes skip that lookup.
+        let mut named: Vec<Pid> = requests.iter().filter(|r| r.kind == SubjectKind::Anonymous).map(|r| r.pid).collect();
+        named.sort();
+        named.dedup();
         let outcomes = write_tx!(self, tx => {
             let (current,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM notice_versions")
                 .fetch_one(&mut *tx).await?;
             let current = current.ok_or_else(|| StoreError::Conflict("no notice version is published".into()))?;
+
+            let mut merged: HashMap<Pid, Pid> = HashMap::new();
+            for chunk in named.chunks(CHUNK) {
+                let mut q = sqlx::QueryBuilder::new("SELECT pid, merged_into FROM subjects WHERE merged_into IS NOT NULL AND pid IN (");
+                let mut list = q.separated(", ");
+                for pid in chunk {
+                    list.push_bind(&pid.0[..]);
+                }
+                q.push(")");
+                let rows: Vec<(Vec<u8>, Vec<u8>)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                for (pid, into) in rows {
+                    if let (Some(pid), Some(into)) = (Pid::from_slice(&pid), Pid::from_slice(&into)) {
+                        merged.insert(pid, into);
+                    }
+                }
+            }
+            let targets: Vec<Pid> = requests.iter().map(|r| merged.get(&r.pid).copied().unwrap_or(r.pid)).collect();
+            let mut unique_targets = targets.clone();
+            unique_targets.sort();
+            unique_targets.dedup();
+
+            let mut histories: HashMap<Pid, Vec<ConsentRecord>> = HashMap::new();
+            for chunk in unique_targets.chunks(CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(format!("SELECT pid, {RECORD_COLUMNS} FROM consent_records WHERE pid IN ("));
+                let mut list = q.separated(", ");
+                for pid in chunk {
+                    list.push_bind(&pid.0[..]);
+                }
+                q.push(")");
+                let rows: Vec<PidRecord> = q.build_query_as().fetch_all(&mut *tx).await?;
+                for row in rows {
+                    if let Some(pid) = Pid::from_slice(&row.pid) {
+                        histories.entry(pid).or_default().push(row.record);
+                    }
+                }
+            }
+
             let mut outcomes = Vec::with_capacity(requests.len());
+            let mut subjects = Vec::new();
+            let mut records = Vec::new();
+            let mut receipts = Vec::new();
             let mut audit = Vec::with_capacity(requests.len());
-            for (i, request) in requests.iter().enumerate() {
-                let merged: Option<(Option<Vec<u8>>,)> = sqlx::query_as("SELECT merged_into FROM subjects WHERE pid = $1")
-                    .bind(&request.pid.0[..]).fetch_optional(&mut *tx).await?;
-                let target = merged.and_then(|(m,)| m).as_deref().and_then(Pid::from_slice).unwrap_or(request.pid);
-                let sql = format!("SELECT {RECORD_COLUMNS} FROM consent_records WHERE pid = $1");
-                let history: Vec<ConsentRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(&target.0[..]).fetch_all(&mut *tx).await?;
-                match prepare(i, target, current, latest_per_purpose(history)) {
+            for (i, (request, target)) in requests.iter().zip(&targets).enumerate() {
+                let history = histories.entry(*target).or_default();
+                match prepare(i, *target, current, latest_per_purpose(history.clone())) {
                     Err(rejected) => outcomes.push(Err(rejected)),
                     Ok((prepared, value)) => {
-                        sqlx::query("INSERT INTO subjects (pid, kind, created_at) VALUES ($1, $2, $3) ON CONFLICT (pid) DO NOTHING")
-                            .bind(&target.0[..]).bind(request.kind.as_str()).bind(prepared.at)
-                            .execute(&mut *tx).await?;
-                        for r in &prepared.rows {
-                            insert_record!(tx, target, r);
-                        }
-                        sqlx::query("INSERT INTO receipts (pid, id, at, jws) VALUES ($1, $2, $3, $4)")
-                            .bind(&target.0[..]).bind(&prepared.receipt_id).bind(prepared.at).bind(&prepared.receipt_jws)
-                            .execute(&mut *tx).await?;
+                        history.extend(prepared.rows.iter().cloned());
+                        subjects.push((*target, request.kind.as_str(), prepared.at));
+                        records.extend(prepared.rows.into_iter().map(|r| (*target, r)));
+                        receipts.push((*target, prepared.receipt_id, prepared.at, prepared.receipt_jws));
                         audit.push(prepared.audit);
                         outcomes.push(Ok(value));
                     }
                 }
+            }
+
+            for chunk in subjects.chunks(CHUNK) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO subjects (pid, kind, created_at) ");
+                q.push_values(chunk, |mut b, (pid, kind, at)| {
+                    b.push_bind(&pid.0[..]).push_bind(*kind).push_bind(*at);
+                });
+                q.push(" ON CONFLICT (pid) DO NOTHING");
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in records.chunks(CHUNK) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "INSERT INTO consent_records (pid, id, purpose, state, notice_version, at, source, method, proof, receipt_id) ",
+                );
+                q.push_values(chunk, |mut b, (pid, r)| {
+                    b.push_bind(&pid.0[..])
+                        .push_bind(&r.id)
+                        .push_bind(&r.purpose)
+                        .push_bind(&r.state)
+                        .push_bind(r.notice_version)
+                        .push_bind(r.at)
+                        .push_bind(&r.source)
+                        .push_bind(&r.method)
+                        .push_bind(&r.proof)
+                        .push_bind(&r.receipt_id);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            for chunk in receipts.chunks(CHUNK) {
+                let mut q = sqlx::QueryBuilder::new("INSERT INTO receipts (pid, id, at, jws) ");
+                q.push_values(chunk, |mut b, (pid, id, at, jws)| {
+                    b.push_bind(&pid.0[..]).push_bind(id).push_bind(*at).push_bind(jws);
+                });
+                q.build().execute(&mut *tx).await?;
             }
             append_audit!(self, tx, chain, audit);
             outcomes

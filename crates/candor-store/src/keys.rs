@@ -69,6 +69,13 @@ impl Store {
         row.map(to_row).transpose()
     }
 
+    /// How many keys were ever revoked: a cheap fingerprint that changes on each revocation.
+    pub async fn revoked_key_count(&self) -> Result<i64> {
+        let (n,): (i64,) = on_pool!(self, pool => sqlx::query_as(
+            "SELECT COUNT(*) FROM api_keys WHERE revoked_at IS NOT NULL").fetch_one(pool).await?);
+        Ok(n)
+    }
+
     /// Every key, oldest first.
     pub async fn api_keys(&self) -> Result<Vec<ApiKeyRow>> {
         let rows: Vec<KeyTuple> = on_pool!(self, pool => sqlx::query_as(

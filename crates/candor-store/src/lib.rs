@@ -123,7 +123,9 @@ impl Store {
                 // Consent is proof: an acknowledged write must survive power loss.
                 .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
+                .foreign_keys(true)
+                // Batch statements differ by row count; keep every variant prepared.
+                .statement_cache_capacity(1024);
             let path = options.get_filename().to_path_buf();
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)

@@ -150,10 +150,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <key>`"))?;
         let parsed = ParsedApiKey::parse(token.trim()).ok_or_else(invalid)?;
-        let row = state.store().api_key(parsed.id).await?.ok_or_else(invalid)?;
-        if row.revoked_at.is_some() || !parsed.matches(&row.secret_hash) {
-            return Err(invalid());
-        }
-        Ok(Caller::Key { id: row.id, scopes: row.scopes })
+        let scopes = state.keys().authenticate(state.store(), &parsed).await?.ok_or_else(invalid)?;
+        Ok(Caller::Key { id: parsed.id.to_string(), scopes })
     }
 }

@@ -32,6 +32,12 @@ async fn keys_created_by_the_cli_work_until_revoked(backend: Backend) {
 
     let revoked = app.cli(&["keys", "revoke", id]);
     assert!(revoked.status.success(), "{}", stderr(&revoked));
+    // The server caches valid keys; a revocation by another process reaches it within 250 ms.
+    let start = std::time::Instant::now();
+    while app.get("/v1/subjects/key-user/consents", Some(&key)).await.status != 401 {
+        assert!(start.elapsed() < std::time::Duration::from_secs(1), "the revoked key still works");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     app.get("/v1/subjects/key-user/consents", Some(&key)).await.problem(401);
     assert!(!app.cli(&["keys", "revoke", id]).status.success(), "revoking twice fails");
 

@@ -283,6 +283,16 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<()> {
     if allowed { Ok(()) } else { Err(ApiError::forbidden("this origin is not in the catalog's allowed_origins")) }
 }
 
+/// The ledger of a known subject, 404 if candor does not know it. Known subjects are
+/// never merged into others, so one query usually answers.
+async fn known_history(state: &AppState, pid: Pid) -> Result<Vec<candor_store::ConsentRecord>> {
+    let history = state.store().consent_history(pid).await?;
+    if history.is_empty() && state.store().subject(pid).await?.is_none() {
+        return Err(ApiError::not_found("unknown subject"));
+    }
+    Ok(history)
+}
+
 /// Follows an anonymous subject merged into a known one.
 async fn resolve(state: &AppState, pid: Pid) -> Result<Option<Pid>> {
     Ok(state.store().subject(pid).await?.map(|s| s.merged_into.unwrap_or(pid)))
@@ -319,9 +329,8 @@ async fn subject_state(
 ) -> Result<Json<ConsentsOut>> {
     caller.require("consent")?;
     let pid = subject_pid(&state, &id, "id")?;
-    let pid = resolve(&state, pid).await?.ok_or_else(|| ApiError::not_found("unknown subject"))?;
     let notice = state.notice()?;
-    let latest = latest_per_purpose(state.store().consent_history(pid).await?);
+    let latest = latest_per_purpose(known_history(&state, pid).await?);
     let rules = rules_view(&latest);
     let states = effective_states(&notice, &rules);
     let purposes = notice
@@ -357,10 +366,7 @@ async fn subject_state(
 async fn history(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<HistoryOut>> {
     caller.require("consent")?;
     let pid = subject_pid(&state, &id, "id")?;
-    let pid = resolve(&state, pid).await?.ok_or_else(|| ApiError::not_found("unknown subject"))?;
-    let records = state
-        .store()
-        .consent_history(pid)
+    let records = known_history(&state, pid)
         .await?
         .into_iter()
         .map(|r| RecordOut {
