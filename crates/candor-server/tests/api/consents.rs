@@ -16,6 +16,7 @@ on_both!(
     legitimate_interest_is_on_by_default_and_can_be_objected,
     material_change_asks_again_only_for_changed_purposes,
     ledger_rows_cannot_be_updated_in_place,
+    grants_older_than_consent_valid_days_are_asked_again,
 );
 
 async fn choices_are_recorded_with_receipt_state_and_history(backend: Backend) {
@@ -266,4 +267,39 @@ async fn ledger_rows_cannot_be_updated_in_place(backend: Backend) {
     assert!(err.to_string().contains("append-only"), "{err}");
     let state = app.get("/v1/subjects/ledger/consents", Some(&app.consent_key)).await;
     assert_eq!(state.body["purposes"]["newsletter"]["state"], "granted");
+}
+
+async fn grants_older_than_consent_valid_days_are_asked_again(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let r = app
+        .publish(&catalog_with(|c| {
+            c.replace(
+                "contact = \"privacy@acme.example\"",
+                "contact = \"privacy@acme.example\"\nconsent_valid_days = 30",
+            )
+        }))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.consent("old-grant", json!({"newsletter": true, "personalization": true})).await;
+    let state = app.get("/v1/subjects/old-grant/consents", Some(&app.consent_key)).await;
+    assert_eq!(state.body["needs_reconsent"], json!([]));
+
+    // The newsletter grant was given 31 days ago: append an older copy of it (the ledger
+    // keeps the newest row per purpose, so the fresh one must go).
+    let day_ms: i64 = 86_400_000;
+    let old = candor_store::now_ms() - 31 * day_ms;
+    app.raw_sql(&[
+        &format!("DELETE FROM consent_records WHERE purpose = 'newsletter'"),
+        &format!(
+            "INSERT INTO consent_records (pid, id, purpose, state, notice_version, at, source, method, proof, receipt_id) \
+             SELECT pid, id || '-old', 'newsletter', 'granted', notice_version, {old}, source, method, proof, receipt_id \
+             FROM consent_records WHERE purpose = 'personalization'"
+        ),
+    ])
+    .await
+    .unwrap();
+    let state = app.get("/v1/subjects/old-grant/consents", Some(&app.consent_key)).await;
+    assert_eq!(state.body["needs_reconsent"], json!(["newsletter"]), "{}", state.text);
+    let body = app.consent("old-grant", json!({"newsletter": true})).await;
+    assert_eq!(body["needs_reconsent"], json!([]), "a fresh grant renews it");
 }

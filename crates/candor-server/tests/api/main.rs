@@ -4,6 +4,7 @@
 mod helpers;
 
 mod audit;
+mod cli;
 mod consents;
 mod errors;
 mod keys;
