@@ -9,13 +9,12 @@ use std::process::{ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use candor_privacy::ApiKeySecret;
-use candor_store::{ApiKeyRow, now_ms};
+use candor_store::now_ms;
 use futures::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::config::FlagOverrides;
-use crate::instance::{self, Instance, audit_entry};
+use crate::instance::{self, Instance};
 
 /// Which benchmark to run.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -189,19 +188,10 @@ where
 
 async fn create_key(dir: &Path, scopes: &[&str]) -> anyhow::Result<String> {
     let instance = Instance::open(crate::config::Settings::load(dir, FlagOverrides::default())?).await?;
-    let secret = ApiKeySecret::generate();
-    let row = ApiKeyRow {
-        id: secret.id.clone(),
-        name: "bench".into(),
-        scopes: scopes.iter().map(|s| s.to_string()).collect(),
-        secret_hash: secret.hash.to_vec(),
-        created_at: now_ms(),
-        revoked_at: None,
-    };
-    let audit = audit_entry("cli", "key.created", None, serde_json::json!({"key": row.id}));
-    instance.store.create_api_key(&row, &instance.chain(), audit).await?;
+    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+    let token = crate::commands::create_key(&instance, &scopes, "bench").await?;
     instance.store.close().await;
-    Ok(secret.token)
+    Ok(token)
 }
 
 /// The baseline: the same ledger rows inserted one per durable transaction, by one

@@ -7,6 +7,8 @@ mod demo;
 mod keys;
 mod notice;
 
+pub use keys::create as create_key;
+
 use std::process::ExitCode;
 
 use anyhow::Context;

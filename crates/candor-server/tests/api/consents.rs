@@ -289,7 +289,7 @@ async fn grants_older_than_consent_valid_days_are_asked_again(backend: Backend) 
     let day_ms: i64 = 86_400_000;
     let old = candor_store::now_ms() - 31 * day_ms;
     app.raw_sql(&[
-        &format!("DELETE FROM consent_records WHERE purpose = 'newsletter'"),
+        "DELETE FROM consent_records WHERE purpose = 'newsletter'",
         &format!(
             "INSERT INTO consent_records (pid, id, purpose, state, notice_version, at, source, method, proof, receipt_id) \
              SELECT pid, id || '-old', 'newsletter', 'granted', notice_version, {old}, source, method, proof, receipt_id \
