@@ -134,8 +134,11 @@ async fn run(mut rx: mpsc::Receiver<(ConsentJob, Reply)>, store: Store, signer: 
         let notice = notices.get();
         let requests: Vec<ConsentRequest> =
             batch.iter().map(|(job, _)| ConsentRequest { pid: job.pid, kind: job.kind }).collect();
+        // Another process may have published a version the cache has not loaded yet.
+        let mut cache_behind = false;
         let result = store
             .record_consents(&requests, &chain, |i, target, current, latest| {
+                cache_behind |= notice.as_ref().is_none_or(|n| n.version != current);
                 prepare(&batch[i].0, target, current, latest, notice.as_deref(), &signer)
             })
             .await;
@@ -162,8 +165,8 @@ async fn run(mut rx: mpsc::Receiver<(ConsentJob, Reply)>, store: Store, signer: 
                 }
             }
         }
-        if notice.is_none_or(|n| notices.get().is_none_or(|m| m.version != n.version)) {
-            let _ = notices.refresh(&store).await;
+        if cache_behind && let Err(e) = notices.refresh(&store).await {
+            tracing::warn!(error = %e, "notice refresh failed");
         }
     }
 }
