@@ -33,6 +33,9 @@ impl Application {
         let notices = NoticeCache::default();
         notices.refresh(&store).await?;
         tokio::spawn(notices.clone().watch(store.clone()));
+        if store.backend() == candor_store::Backend::Sqlite {
+            tokio::spawn(checkpoint_loop(store.clone()));
+        }
         let keys = KeyCache::default();
         tokio::spawn(keys.clone().watch(store.clone()));
         let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone());
@@ -63,6 +66,16 @@ impl Application {
         axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await?;
         store.close().await;
         Ok(())
+    }
+}
+
+/// Keeps the SQLite WAL short without putting checkpoints on the commit path.
+async fn checkpoint_loop(store: candor_store::Store) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        if let Err(e) = store.checkpoint().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
 

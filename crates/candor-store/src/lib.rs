@@ -125,7 +125,10 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
                 // Batch statements differ by row count; keep every variant prepared.
-                .statement_cache_capacity(1024);
+                .statement_cache_capacity(1024)
+                // Checkpoints run in the background (`Store::checkpoint`), not inside
+                // whichever commit happens to cross the threshold.
+                .pragma("wal_autocheckpoint", "0");
             let path = options.get_filename().to_path_buf();
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
@@ -176,6 +179,16 @@ impl Store {
     /// Checks that the database answers.
     pub async fn ping(&self) -> Result<()> {
         on_pool!(self, pool => { sqlx::query("SELECT 1").execute(pool).await?; });
+        Ok(())
+    }
+
+    /// Copies the SQLite WAL back into the database file without blocking writers (a
+    /// passive checkpoint). Servers call it every second; closing the store checkpoints
+    /// too. A no-op on PostgreSQL.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if let Db::Sqlite(pool) = &self.db {
+            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(pool).await?;
+        }
         Ok(())
     }
 
