@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, Method, header};
-use axum::response::IntoResponse;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -109,9 +108,4 @@ fn request_span(request: &Request) -> tracing::Span {
     let route = request.extensions().get::<MatchedPath>().map(|p| p.as_str()).unwrap_or("unmatched");
     let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default();
     tracing::info_span!("request", method = %request.method(), route, request_id = id)
-}
-
-/// Answers a problem for any error type that converts into one.
-pub fn problem(e: impl Into<ApiError>) -> axum::response::Response {
-    e.into().into_response()
 }
