@@ -230,18 +230,44 @@ impl Store {
                 }
             }
 
+            // Every write of the batch goes to the database in ONE call: on SQLite each call
+            // is a hop to the connection's thread, and the hops were the batch's fixed cost.
+            let head: Option<(i64, Vec<u8>)> = {
+                if self.backend() == crate::Backend::Postgres && !audit.is_empty() {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::audit::AUDIT_LOCK).execute(&mut *tx).await?;
+                }
+                sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&mut *tx).await?
+            };
+            let head = match head {
+                Some((seq, hash)) => (seq, crate::audit::hash32(&hash)?),
+                None => (0, [0u8; 32]),
+            };
+            let (chained, new_head) = chain.extend(head, audit);
+            // PostgreSQL takes one statement per prepared query, so there each is its own call.
+            let one_call = self.backend() == crate::Backend::Sqlite;
+            let mut calls = vec![sqlx::QueryBuilder::new("")];
+            let next = |calls: &mut Vec<sqlx::QueryBuilder<_>>, sql: &str| {
+                let last = calls.last_mut().expect("one builder at least");
+                if !last.sql().as_str().is_empty() {
+                    if one_call {
+                        last.push("; ");
+                    } else {
+                        calls.push(sqlx::QueryBuilder::new(""));
+                    }
+                }
+                calls.last_mut().expect("one builder at least").push(sql);
+            };
             for chunk in subjects.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO subjects (pid, kind, created_at) ");
+                next(&mut calls, "INSERT INTO subjects (pid, kind, created_at) ");
+                let q = calls.last_mut().expect("builder");
                 q.push_values(chunk, |mut b, (pid, kind, at)| {
                     b.push_bind(&pid.0[..]).push_bind(*kind).push_bind(*at);
                 });
                 q.push(" ON CONFLICT (pid) DO NOTHING");
-                q.build().execute(&mut *tx).await?;
             }
             for chunk in records.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO consent_records (pid, id, purpose, state, notice_version, at, source, method, proof, receipt_id) ",
-                );
+                next(&mut calls, "INSERT INTO consent_records (pid, id, purpose, state, notice_version, at, source, method, proof, receipt_id) ");
+                let q = calls.last_mut().expect("builder");
                 q.push_values(chunk, |mut b, (pid, r)| {
                     b.push_bind(&pid.0[..])
                         .push_bind(&r.id)
@@ -254,16 +280,39 @@ impl Store {
                         .push_bind(&r.proof)
                         .push_bind(&r.receipt_id);
                 });
-                q.build().execute(&mut *tx).await?;
             }
             for chunk in receipts.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::new("INSERT INTO receipts (pid, id, at, jws) ");
+                next(&mut calls, "INSERT INTO receipts (pid, id, at, jws) ");
+                let q = calls.last_mut().expect("builder");
                 q.push_values(chunk, |mut b, (pid, id, at, jws)| {
                     b.push_bind(&pid.0[..]).push_bind(id).push_bind(*at).push_bind(jws);
                 });
-                q.build().execute(&mut *tx).await?;
             }
-            append_audit!(self, tx, chain, audit);
+            for chunk in chained.chunks(CHUNK) {
+                next(&mut calls, "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) ");
+                let q = calls.last_mut().expect("builder");
+                q.push_values(chunk, |mut b, e| {
+                    b.push_bind(e.seq)
+                        .push_bind(e.at_ms)
+                        .push_bind(&e.actor)
+                        .push_bind(&e.action)
+                        .push_bind(&e.subject)
+                        .push_bind(&e.detail)
+                        .push_bind(&e.prev_hash[..])
+                        .push_bind(&e.hash[..]);
+                });
+            }
+            if !chained.is_empty() {
+                next(&mut calls, "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, ");
+                let q = calls.last_mut().expect("builder");
+                q.push_bind(new_head.seq).push(", ").push_bind(&new_head.hash[..]).push(", ").push_bind(&new_head.signature);
+                q.push(") ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature");
+            }
+            for mut q in calls {
+                if !q.sql().as_str().is_empty() {
+                    q.build().execute(&mut *tx).await?;
+                }
+            }
             outcomes
         });
         Ok(outcomes)
