@@ -4,12 +4,13 @@
 //! one fsync instead of queueing for one each.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use candor_core::consent::{self, ConsentState, LatestRecord, Method, Source};
 use candor_privacy::audit::AuditChain;
 use candor_privacy::{Pid, ReceiptSigner};
-use candor_store::{ConsentRecord, ConsentRequest, PreparedConsent, Store, SubjectKind};
+use candor_store::{Ahead, ConsentRecord, ConsentRequest, PreparedConsent, Store, SubjectKind, latest_per_purpose};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -131,9 +132,9 @@ impl ConsentWriter {
 }
 
 async fn run(mut rx: mpsc::Receiver<(ConsentJob, Reply)>, store: Store, signer: ReceiptSigner, notices: NoticeCache) {
-    let chain = AuditChain::new(&signer);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut recent = [0usize; 2];
+    let mut committing: Option<tokio::task::JoinHandle<()>> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Adaptive group commit: when the last batches were larger than what is queued,
         // the callers they answered are about to send again; waiting up to MAX_LINGER for
@@ -149,44 +150,93 @@ async fn run(mut rx: mpsc::Receiver<(ConsentJob, Reply)>, store: Store, signer: 
             }
         }
         recent = [recent[1], batch.len()];
-        let started = std::time::Instant::now();
+        let jobs = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
         let notice = notices.get();
         let requests: Vec<ConsentRequest> =
-            batch.iter().map(|(job, _)| ConsentRequest { pid: job.pid, kind: job.kind }).collect();
-        // Another process may have published a version the cache has not loaded yet.
-        let mut cache_behind = false;
-        let result = store
-            .record_consents(&requests, &chain, |i, target, current, latest| {
-                cache_behind |= notice.as_ref().is_none_or(|n| n.version != current);
-                prepare(&batch[i].0, target, current, latest, notice.as_deref(), &signer)
-            })
-            .await;
-        tracing::debug!(
-            requests = batch.len(),
-            micros = started.elapsed().as_micros() as u64,
-            "consent batch committed"
-        );
-        match result {
-            Ok(outcomes) => {
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
+            jobs.iter().map(|(job, _)| ConsentRequest { pid: job.pid, kind: job.kind }).collect();
+
+        // Pipelining: read and decide this batch (and sign its receipts) outside the write
+        // lock, while the previous batch commits; the commit re-checks what it relied on.
+        let ahead = match store.consent_snapshot(&requests).await {
+            Ok(mut snapshot) => {
+                let prepared = jobs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (job, _))| {
+                        let target = snapshot.target(i);
+                        let current = snapshot.current();
+                        let history = snapshot.history(target);
+                        let result = prepare(
+                            job,
+                            target,
+                            current,
+                            latest_per_purpose(history.clone()),
+                            notice.as_deref(),
+                            &signer,
+                        );
+                        if let Ok((p, _)) = &result {
+                            history.extend(p.rows.iter().cloned());
+                        }
+                        result
+                    })
+                    .collect();
+                Some((snapshot, prepared))
             }
             Err(e) => {
-                let unavailable = e.is_unavailable();
-                tracing::error!(error = %e, requests = batch.len(), "consent batch failed; nothing was recorded");
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(if unavailable {
-                        ApiError::unavailable("the database is unavailable; nothing was recorded, retry shortly")
-                    } else {
-                        ApiError::opaque_internal()
-                    }));
-                }
+                tracing::warn!(error = %e, "consent snapshot failed; the batch is prepared inside its transaction");
+                None
+            }
+        };
+        if let Some(previous) = committing.take() {
+            let _ = previous.await;
+        }
+        let task = commit(jobs, requests, ahead, store.clone(), signer.clone(), notices.clone(), notice);
+        committing = Some(tokio::spawn(task));
+    }
+}
+
+/// Commits one prepared batch and answers its callers.
+async fn commit(
+    jobs: Vec<(ConsentJob, Reply)>,
+    requests: Vec<ConsentRequest>,
+    ahead: Option<Ahead<ConsentOutcome, ApiError>>,
+    store: Store,
+    signer: ReceiptSigner,
+    notices: NoticeCache,
+    notice: Option<Arc<CurrentNotice>>,
+) {
+    let started = std::time::Instant::now();
+    let chain = AuditChain::new(&signer);
+    // Another process may have published a version the cache has not loaded yet.
+    let mut cache_behind =
+        ahead.as_ref().is_some_and(|(s, _)| notice.as_ref().is_none_or(|n| n.version != s.current()));
+    let result = store
+        .record_consents(&requests, ahead, &chain, |i, target, current, latest| {
+            cache_behind |= notice.as_ref().is_none_or(|n| n.version != current);
+            prepare(&jobs[i].0, target, current, latest, notice.as_deref(), &signer)
+        })
+        .await;
+    tracing::debug!(requests = jobs.len(), micros = started.elapsed().as_micros() as u64, "consent batch committed");
+    match result {
+        Ok(outcomes) => {
+            for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
+                let _ = reply.send(outcome);
             }
         }
-        if cache_behind && let Err(e) = notices.refresh(&store).await {
-            tracing::warn!(error = %e, "notice refresh failed");
+        Err(e) => {
+            let unavailable = e.is_unavailable();
+            tracing::error!(error = %e, requests = jobs.len(), "consent batch failed; nothing was recorded");
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(if unavailable {
+                    ApiError::unavailable("the database is unavailable; nothing was recorded, retry shortly")
+                } else {
+                    ApiError::opaque_internal()
+                }));
+            }
         }
+    }
+    if cache_behind && let Err(e) = notices.refresh(&store).await {
+        tracing::warn!(error = %e, "notice refresh failed");
     }
 }
 

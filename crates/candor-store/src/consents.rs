@@ -109,6 +109,134 @@ struct PidRecord {
     record: ConsentRecord,
 }
 
+/// A batch prepared before its write transaction: the snapshot it was prepared from and
+/// one result per request.
+pub type Ahead<T, R> = (ConsentSnapshot, Vec<Result<(PreparedConsent, T), R>>);
+
+/// What a batch of consent requests read before its write transaction.
+#[derive(Debug, Clone)]
+pub struct ConsentSnapshot {
+    current: i64,
+    merged: HashMap<Pid, Pid>,
+    targets: Vec<Pid>,
+    histories: HashMap<Pid, Vec<ConsentRecord>>,
+    fingerprints: HashMap<Pid, (i64, String)>,
+}
+
+impl ConsentSnapshot {
+    fn new(
+        current: i64,
+        merged: HashMap<Pid, Pid>,
+        targets: Vec<Pid>,
+        histories: HashMap<Pid, Vec<ConsentRecord>>,
+    ) -> Self {
+        let fingerprints = histories.iter().map(|(pid, rows)| (*pid, fingerprint(rows))).collect();
+        ConsentSnapshot { current, merged, targets, histories, fingerprints }
+    }
+
+    /// The notice version current when it was read.
+    pub fn current(&self) -> i64 {
+        self.current
+    }
+
+    /// The subject that holds request `i`'s rows.
+    pub fn target(&self, i: usize) -> Pid {
+        self.targets[i]
+    }
+
+    /// The ledger of a subject as read (plus rows the caller appended since).
+    pub fn history(&mut self, pid: Pid) -> &mut Vec<ConsentRecord> {
+        self.histories.entry(pid).or_default()
+    }
+}
+
+/// A subject's ledger in two numbers: rows are only appended (or all erased), and ids are
+/// time-ordered UUIDv7, so any change moves the count or the newest id.
+fn fingerprint(rows: &[ConsentRecord]) -> (i64, String) {
+    (rows.len() as i64, rows.iter().map(|r| r.id.as_str()).max().unwrap_or_default().to_string())
+}
+
+fn anonymous_pids(requests: &[ConsentRequest]) -> Vec<Pid> {
+    // Only anonymous subjects can be merged into others; API writes skip that lookup.
+    unique(&requests.iter().filter(|r| r.kind == SubjectKind::Anonymous).map(|r| r.pid).collect::<Vec<_>>())
+}
+
+fn unique(pids: &[Pid]) -> Vec<Pid> {
+    let mut pids = pids.to_vec();
+    pids.sort();
+    pids.dedup();
+    pids
+}
+
+/// Reads anonymous pid → known pid for the merged ones among `$pids`.
+macro_rules! load_merges {
+    ($exec:expr, $pids:expr) => {{
+        let mut merged: HashMap<Pid, Pid> = HashMap::new();
+        for chunk in $pids.chunks(CHUNK) {
+            let mut q = sqlx::QueryBuilder::new(
+                "SELECT pid, merged_into FROM subjects WHERE merged_into IS NOT NULL AND pid IN (",
+            );
+            let mut list = q.separated(", ");
+            for pid in chunk {
+                list.push_bind(&pid.0[..]);
+            }
+            q.push(")");
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = q.build_query_as().fetch_all($exec).await?;
+            for (pid, into) in rows {
+                if let (Some(pid), Some(into)) = (Pid::from_slice(&pid), Pid::from_slice(&into)) {
+                    merged.insert(pid, into);
+                }
+            }
+        }
+        merged
+    }};
+}
+
+/// Reads the ledgers of `$pids`.
+macro_rules! load_histories {
+    ($exec:expr, $pids:expr) => {{
+        let mut histories: HashMap<Pid, Vec<ConsentRecord>> = HashMap::new();
+        for chunk in $pids.chunks(CHUNK) {
+            let mut q =
+                sqlx::QueryBuilder::new(format!("SELECT pid, {RECORD_COLUMNS} FROM consent_records WHERE pid IN ("));
+            let mut list = q.separated(", ");
+            for pid in chunk {
+                list.push_bind(&pid.0[..]);
+            }
+            q.push(")");
+            let rows: Vec<PidRecord> = q.build_query_as().fetch_all($exec).await?;
+            for row in rows {
+                if let Some(pid) = Pid::from_slice(&row.pid) {
+                    histories.entry(pid).or_default().push(row.record);
+                }
+            }
+        }
+        histories
+    }};
+}
+
+/// Reads the ledger fingerprints of `$pids` (absent: no rows).
+macro_rules! load_fingerprints {
+    ($exec:expr, $pids:expr) => {{
+        let mut prints: HashMap<Pid, (i64, String)> = HashMap::new();
+        for chunk in $pids.chunks(CHUNK) {
+            let mut q = sqlx::QueryBuilder::new("SELECT pid, COUNT(*), MAX(id) FROM consent_records WHERE pid IN (");
+            let mut list = q.separated(", ");
+            for pid in chunk {
+                list.push_bind(&pid.0[..]);
+            }
+            q.push(") GROUP BY pid");
+            let rows: Vec<(Vec<u8>, i64, String)> = q.build_query_as().fetch_all($exec).await?;
+            for (pid, count, newest) in rows {
+                if let Some(pid) = Pid::from_slice(&pid) {
+                    prints.insert(pid, (count, newest));
+                }
+            }
+        }
+        prints
+    }};
+}
+
 const RECORD_COLUMNS: &str = "id, purpose, state, notice_version, at, source, method, proof, receipt_id";
 
 macro_rules! insert_record {
@@ -151,62 +279,82 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(&pid.0[..]).fetch_all(pool).await?))
     }
 
+    /// Reads what a batch of consent requests needs — the current notice version, merges
+    /// of anonymous subjects, each subject's ledger — outside any write transaction, so a
+    /// writer can decide and sign the batch while the previous one commits. Pass it to
+    /// [`Store::record_consents`], which checks inside the transaction that nothing it
+    /// relied on changed.
+    pub async fn consent_snapshot(&self, requests: &[ConsentRequest]) -> Result<ConsentSnapshot> {
+        let anonymous = anonymous_pids(requests);
+        let snapshot = on_pool!(self, pool => {
+            let (current,): (Option<i64>,) =
+                sqlx::query_as("SELECT MAX(version) FROM notice_versions").fetch_one(pool).await?;
+            let current = current.ok_or_else(|| StoreError::Conflict("no notice version is published".into()))?;
+            let merged = load_merges!(pool, &anonymous);
+            let targets: Vec<Pid> = requests.iter().map(|r| merged.get(&r.pid).copied().unwrap_or(r.pid)).collect();
+            let histories = load_histories!(pool, &unique(&targets));
+            ConsentSnapshot::new(current, merged, targets, histories)
+        });
+        Ok(snapshot)
+    }
+
     /// Records a batch of consent requests in ONE transaction (group commit: one fsync
-    /// for the whole batch), with a fixed number of statements whatever the batch size.
-    /// For each request, `prepare` gets the subject that will hold the rows (an anonymous
-    /// subject merged into a known one writes to that one), the current notice version and
-    /// the subject's newest row per purpose (including rows prepared earlier in the same
-    /// batch), all read inside the transaction; it returns the rows to append or a
-    /// rejection. Rejected requests write nothing; the others are committed together with
-    /// their audit entries.
+    /// for the whole batch) with a fixed number of statements whatever the batch size.
+    ///
+    /// `ahead` holds what the caller prepared from a [`ConsentSnapshot`] before this call;
+    /// inside the transaction the notice version, the merges and a fingerprint of each
+    /// subject's ledger (row count, newest id) are compared with the snapshot, and only the
+    /// requests whose subject changed meanwhile are prepared again, by `prepare`, from
+    /// rows read inside the transaction. Without `ahead`, every request is prepared there.
+    /// `prepare` gets the subject that will hold the rows (an anonymous subject merged into
+    /// a known one writes to that one), the current notice version and the subject's newest
+    /// row per purpose (including rows prepared earlier in the same batch). Rejected
+    /// requests write nothing; the others are committed together with their audit entries.
     pub async fn record_consents<T, R>(
         &self,
         requests: &[ConsentRequest],
+        ahead: Option<Ahead<T, R>>,
         chain: &AuditChain<'_>,
         mut prepare: impl FnMut(usize, Pid, i64, HashMap<String, ConsentRecord>) -> Result<(PreparedConsent, T), R>,
     ) -> Result<Vec<Result<T, R>>> {
-        // Only anonymous subjects can be merged into others; API writes skip that lookup.
-        let mut named: Vec<Pid> = requests.iter().filter(|r| r.kind == SubjectKind::Anonymous).map(|r| r.pid).collect();
-        named.sort();
-        named.dedup();
+        let anonymous = anonymous_pids(requests);
         let outcomes = write_tx!(self, tx => {
             let (current,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM notice_versions")
                 .fetch_one(&mut *tx).await?;
             let current = current.ok_or_else(|| StoreError::Conflict("no notice version is published".into()))?;
+            let merged = load_merges!(&mut *tx, &anonymous);
 
-            let mut merged: HashMap<Pid, Pid> = HashMap::new();
-            for chunk in named.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::new("SELECT pid, merged_into FROM subjects WHERE merged_into IS NOT NULL AND pid IN (");
-                let mut list = q.separated(", ");
-                for pid in chunk {
-                    list.push_bind(&pid.0[..]);
-                }
-                q.push(")");
-                let rows: Vec<(Vec<u8>, Vec<u8>)> = q.build_query_as().fetch_all(&mut *tx).await?;
-                for (pid, into) in rows {
-                    if let (Some(pid), Some(into)) = (Pid::from_slice(&pid), Pid::from_slice(&into)) {
-                        merged.insert(pid, into);
+            let mut slots: Vec<Option<Result<(PreparedConsent, T), R>>> = Vec::with_capacity(requests.len());
+            let targets: Vec<Pid> = match ahead {
+                Some((snapshot, prepared)) if snapshot.current == current && snapshot.merged == merged => {
+                    let fingerprints = load_fingerprints!(&mut *tx, &unique(&snapshot.targets));
+                    for (i, p) in prepared.into_iter().enumerate() {
+                        let target = snapshot.targets[i];
+                        let unchanged = fingerprints.get(&target) == snapshot.fingerprints.get(&target);
+                        slots.push(unchanged.then_some(p));
                     }
+                    snapshot.targets
                 }
-            }
-            let targets: Vec<Pid> = requests.iter().map(|r| merged.get(&r.pid).copied().unwrap_or(r.pid)).collect();
-            let mut unique_targets = targets.clone();
-            unique_targets.sort();
-            unique_targets.dedup();
+                _ => {
+                    slots.extend(requests.iter().map(|_| None));
+                    requests.iter().map(|r| merged.get(&r.pid).copied().unwrap_or(r.pid)).collect()
+                }
+            };
 
-            let mut histories: HashMap<Pid, Vec<ConsentRecord>> = HashMap::new();
-            for chunk in unique_targets.chunks(CHUNK) {
-                let mut q = sqlx::QueryBuilder::new(format!("SELECT pid, {RECORD_COLUMNS} FROM consent_records WHERE pid IN ("));
-                let mut list = q.separated(", ");
-                for pid in chunk {
-                    list.push_bind(&pid.0[..]);
-                }
-                q.push(")");
-                let rows: Vec<PidRecord> = q.build_query_as().fetch_all(&mut *tx).await?;
-                for row in rows {
-                    if let Some(pid) = Pid::from_slice(&row.pid) {
-                        histories.entry(pid).or_default().push(row.record);
+            // Prepare, from rows read now, what could not be prepared ahead.
+            let redo: Vec<Pid> = unique(&targets.iter().zip(&slots).filter(|(_, s)| s.is_none()).map(|(t, _)| *t).collect::<Vec<_>>());
+            if !redo.is_empty() {
+                let mut histories = load_histories!(&mut *tx, &redo);
+                for (i, target) in targets.iter().enumerate() {
+                    if !redo.contains(target) {
+                        continue;
                     }
+                    let history = histories.entry(*target).or_default();
+                    let result = prepare(i, *target, current, latest_per_purpose(history.clone()));
+                    if let Ok((prepared, _)) = &result {
+                        history.extend(prepared.rows.iter().cloned());
+                    }
+                    slots[i] = Some(result);
                 }
             }
 
@@ -215,12 +363,10 @@ impl Store {
             let mut records = Vec::new();
             let mut receipts = Vec::new();
             let mut audit = Vec::with_capacity(requests.len());
-            for (i, (request, target)) in requests.iter().zip(&targets).enumerate() {
-                let history = histories.entry(*target).or_default();
-                match prepare(i, *target, current, latest_per_purpose(history.clone())) {
+            for ((request, target), slot) in requests.iter().zip(&targets).zip(slots) {
+                match slot.expect("every request is prepared") {
                     Err(rejected) => outcomes.push(Err(rejected)),
                     Ok((prepared, value)) => {
-                        history.extend(prepared.rows.iter().cloned());
                         subjects.push((*target, request.kind.as_str(), prepared.at));
                         records.extend(prepared.rows.into_iter().map(|r| (*target, r)));
                         receipts.push((*target, prepared.receipt_id, prepared.at, prepared.receipt_jws));

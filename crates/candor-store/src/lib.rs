@@ -16,7 +16,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub use audit::AuditLog;
-pub use consents::{ConsentRecord, ConsentRequest, PreparedConsent, SubjectKind, SubjectRow, latest_per_purpose};
+pub use consents::{
+    Ahead, ConsentRecord, ConsentRequest, ConsentSnapshot, PreparedConsent, SubjectKind, SubjectRow, latest_per_purpose,
+};
 pub use keys::ApiKeyRow;
 pub use notices::{NewNotice, StoredNotice};
 pub use sessions::SessionRow;

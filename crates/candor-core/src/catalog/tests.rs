@@ -945,6 +945,13 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 fn apply(source: &str, mutation: &Mutation) -> String {
     let mut lines: Vec<String> = source.lines().map(str::to_owned).collect();
     let boundaries: Vec<usize> = source.char_indices().map(|(i, _)| i).chain([source.len()]).collect();
+    // Earlier mutations may have emptied the text: nothing left to pick from.
+    if source.is_empty() || lines.is_empty() {
+        return match mutation {
+            Mutation::Insert(_, text) => text.clone(),
+            _ => source.to_owned(),
+        };
+    }
     match mutation {
         Mutation::DeleteLine(i) => {
             lines.remove(i.index(lines.len()));

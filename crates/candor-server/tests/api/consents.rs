@@ -17,6 +17,7 @@ on_both!(
     material_change_asks_again_only_for_changed_purposes,
     ledger_rows_cannot_be_updated_in_place,
     grants_older_than_consent_valid_days_are_asked_again,
+    concurrent_writes_for_one_subject_stay_consistent,
 );
 
 async fn choices_are_recorded_with_receipt_state_and_history(backend: Backend) {
@@ -302,4 +303,37 @@ async fn grants_older_than_consent_valid_days_are_asked_again(backend: Backend) 
     assert_eq!(state.body["needs_reconsent"], json!(["newsletter"]), "{}", state.text);
     let body = app.consent("old-grant", json!({"newsletter": true})).await;
     assert_eq!(body["needs_reconsent"], json!([]), "a fresh grant renews it");
+}
+
+/// Many writes for one subject at once land in consecutive batches, each prepared while
+/// the previous one commits; every row must still follow from the row before it.
+async fn concurrent_writes_for_one_subject_stay_consistent(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let version = app.notice_version().await;
+    let writes = (0..40).map(|i| {
+        let app = &app;
+        async move {
+            let body = json!({"subject": "busy", "choices": {"newsletter": i % 3 != 0}, "notice_version": version, "source": "api"});
+            let r = app.post("/v1/consents", Some(&app.consent_key), &body).await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    });
+    futures::future::join_all(writes).await;
+    let history = app.get("/v1/subjects/busy/consents/history", Some(&app.consent_key)).await;
+    let states: Vec<&str> =
+        history.body["records"].as_array().unwrap().iter().map(|r| r["state"].as_str().unwrap()).collect();
+    assert_eq!(states.len(), 40);
+    let mut previous = "denied";
+    for state in &states {
+        match *state {
+            "granted" => {}
+            "withdrawn" => assert_eq!(previous, "granted", "{states:?}"),
+            "denied" => assert_ne!(previous, "granted", "{states:?}"),
+            other => panic!("unexpected state {other}"),
+        }
+        previous = state;
+    }
+    let current = app.get("/v1/subjects/busy/consents", Some(&app.consent_key)).await;
+    assert_eq!(current.body["purposes"]["newsletter"]["state"], *states.last().unwrap());
+    assert!(app.cli(&["audit", "verify"]).status.success());
 }

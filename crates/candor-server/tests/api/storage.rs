@@ -163,3 +163,77 @@ async fn two_servers_share_one_postgres_database() {
     assert!(!log.contains(EXTERNAL_ID) && !log.contains("jane.doe"), "a subject id reached the logs:\n{log}");
     assert!(!log.contains(&app.consent_key), "an API key reached the logs");
 }
+
+on_both!(a_batch_prepared_ahead_is_redone_when_its_subject_changed_meanwhile);
+
+/// The consent writer prepares a batch from a snapshot while the previous batch commits;
+/// the commit must use that work only if the subject's ledger did not change meanwhile.
+async fn a_batch_prepared_ahead_is_redone_when_its_subject_changed_meanwhile(backend: Backend) {
+    use candor_privacy::{AuditChain, InstanceKeys, Pseudonymizer};
+    use candor_store::{ConsentRecord, ConsentRequest, PreparedConsent, SubjectKind};
+
+    let app = spawn_app(backend).await;
+    let keys = InstanceKeys::load(app.dir.path()).unwrap();
+    let pid = Pseudonymizer::new(&keys.pseudonym).pid("snap");
+    let requests = [ConsentRequest { pid, kind: SubjectKind::Known }];
+    let chain = AuditChain::new(&app.signer);
+    let row = |state: &str, version: i64| ConsentRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        purpose: "analytics".into(),
+        state: state.into(),
+        notice_version: version,
+        at: candor_store::now_ms(),
+        source: "api".into(),
+        method: "api".into(),
+        proof: "{}".into(),
+        receipt_id: uuid::Uuid::now_v7().to_string(),
+    };
+    let prepared = |state: &str, version: i64| PreparedConsent {
+        rows: vec![row(state, version)],
+        receipt_id: uuid::Uuid::now_v7().to_string(),
+        receipt_jws: "test".into(),
+        at: candor_store::now_ms(),
+        audit: candor_server::instance::audit_entry("test", "consent.recorded", Some(pid), json!({})),
+    };
+    app.consent("snap", json!({"newsletter": true})).await;
+
+    // Nothing changed between snapshot and commit: the work done ahead is used.
+    let snapshot = app.store.consent_snapshot(&requests).await.unwrap();
+    let version = snapshot.current();
+    let ahead = vec![Ok::<_, ()>((prepared("granted", version), "ahead"))];
+    let out = app
+        .store
+        .record_consents(&requests, Some((snapshot, ahead)), &chain, |_, _, v, _| {
+            Ok((prepared("granted", v), "redone"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, [Ok("ahead")]);
+
+    // A write lands between snapshot and commit: the request is prepared again from
+    // the ledger as it is inside the transaction.
+    let snapshot = app.store.consent_snapshot(&requests).await.unwrap();
+    app.consent("snap", json!({"newsletter": false})).await;
+    let ahead = vec![Ok::<_, ()>((prepared("granted", version), "ahead"))];
+    let mut seen_newsletter = None;
+    let out = app
+        .store
+        .record_consents(&requests, Some((snapshot, ahead)), &chain, |_, _, v, latest| {
+            seen_newsletter = latest.get("newsletter").map(|r| r.state.clone());
+            Ok((prepared("denied", v), "redone"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, [Ok("redone")]);
+    assert_eq!(seen_newsletter.as_deref(), Some("withdrawn"), "the redo saw the write made meanwhile");
+    let history = app.get("/v1/subjects/snap/consents/history", Some(&app.consent_key)).await;
+    let analytics: Vec<&str> = history.body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["purpose"] == "analytics")
+        .map(|r| r["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(analytics, ["granted", "denied"], "the stale prepared row was not written");
+    assert!(app.cli(&["audit", "verify"]).status.success());
+}
