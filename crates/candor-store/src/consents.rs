@@ -319,8 +319,17 @@ impl Store {
     ) -> Result<Vec<Result<T, R>>> {
         let anonymous = anonymous_pids(requests);
         let outcomes = write_tx!(self, tx => {
-            let (current,): (Option<i64>,) = sqlx::query_as("SELECT MAX(version) FROM notice_versions")
-                .fetch_one(&mut *tx).await?;
+            // On PostgreSQL the audit chain's lock comes first: servers append in turn.
+            if self.backend() == crate::Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::audit::AUDIT_LOCK).execute(&mut *tx).await?;
+            }
+            // One round trip for the notice version and the audit head.
+            let (current, head_seq, head_hash): (Option<i64>, Option<i64>, Option<Vec<u8>>) = sqlx::query_as(
+                "SELECT (SELECT MAX(version) FROM notice_versions), \
+                        (SELECT seq FROM audit_head WHERE id = 1), (SELECT hash FROM audit_head WHERE id = 1)",
+            )
+            .fetch_one(&mut *tx)
+            .await?;
             let current = current.ok_or_else(|| StoreError::Conflict("no notice version is published".into()))?;
             let merged = load_merges!(&mut *tx, &anonymous);
 
@@ -378,15 +387,9 @@ impl Store {
 
             // Every write of the batch goes to the database in ONE call: on SQLite each call
             // is a hop to the connection's thread, and the hops were the batch's fixed cost.
-            let head: Option<(i64, Vec<u8>)> = {
-                if self.backend() == crate::Backend::Postgres && !audit.is_empty() {
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::audit::AUDIT_LOCK).execute(&mut *tx).await?;
-                }
-                sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&mut *tx).await?
-            };
-            let head = match head {
-                Some((seq, hash)) => (seq, crate::audit::hash32(&hash)?),
-                None => (0, [0u8; 32]),
+            let head = match (head_seq, head_hash) {
+                (Some(seq), Some(hash)) => (seq, crate::audit::hash32(&hash)?),
+                _ => (0, [0u8; 32]),
             };
             let (chained, new_head) = chain.extend(head, audit);
             // PostgreSQL takes one statement per prepared query, so there each is its own call.
