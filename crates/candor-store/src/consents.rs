@@ -335,7 +335,12 @@ impl Store {
 
             let mut slots: Vec<Option<Result<(PreparedConsent, T), R>>> = Vec::with_capacity(requests.len());
             let targets: Vec<Pid> = match ahead {
-                Some((snapshot, prepared)) if snapshot.current == current && snapshot.merged == merged => {
+                Some((snapshot, prepared))
+                    if snapshot.current == current
+                        && snapshot.merged == merged
+                        && prepared.len() == requests.len()
+                        && snapshot.targets.len() == requests.len() =>
+                {
                     let fingerprints = load_fingerprints!(&mut *tx, &unique(&snapshot.targets));
                     for (i, p) in prepared.into_iter().enumerate() {
                         let target = snapshot.targets[i];
