@@ -298,6 +298,14 @@ impl Store {
         Ok(snapshot)
     }
 
+    /// The subject's ledger without proofs, in no particular order: what current-state
+    /// reads need, at a fraction of the bytes.
+    pub async fn consent_states(&self, pid: Pid) -> Result<Vec<ConsentRecord>> {
+        const SQL: &str = "SELECT id, purpose, state, notice_version, at, source, method, '' AS proof, receipt_id \
+                           FROM consent_records WHERE pid = $1";
+        Ok(on_pool!(self, pool => sqlx::query_as(SQL).bind(&pid.0[..]).fetch_all(pool).await?))
+    }
+
     /// Records a batch of consent requests in ONE transaction (group commit: one fsync
     /// for the whole batch) with a fixed number of statements whatever the batch size.
     ///

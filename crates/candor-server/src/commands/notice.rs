@@ -36,7 +36,13 @@ pub async fn run(cli: &Cli, command: &NoticeCommand) -> anyhow::Result<ExitCode>
             for p in d.purposes.iter().filter(|p| p.change != Change::Unchanged) {
                 any = true;
                 let tag = if p.material { "material" } else { "not material" };
-                println!("  {} ({:?}, {tag})", p.purpose, p.change);
+                let change = match p.change {
+                    Change::Added => "added",
+                    Change::Removed => "removed",
+                    Change::Changed => "changed",
+                    Change::Unchanged => "unchanged",
+                };
+                println!("  {} ({change}, {tag})", p.purpose);
                 for line in &p.summary {
                     println!("    - {line}");
                 }

@@ -284,9 +284,11 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<()> {
 }
 
 /// The ledger of a known subject, 404 if candor does not know it. Known subjects are
-/// never merged into others, so one query usually answers.
-async fn known_history(state: &AppState, pid: Pid) -> Result<Vec<candor_store::ConsentRecord>> {
-    let history = state.store().consent_history(pid).await?;
+/// never merged into others, so one query usually answers. `with_proofs: false` skips the
+/// proofs and the ordering, for current-state reads.
+async fn known_history(state: &AppState, pid: Pid, with_proofs: bool) -> Result<Vec<candor_store::ConsentRecord>> {
+    let history =
+        if with_proofs { state.store().consent_history(pid).await? } else { state.store().consent_states(pid).await? };
     if history.is_empty() && state.store().subject(pid).await?.is_none() {
         return Err(ApiError::not_found("unknown subject"));
     }
@@ -330,7 +332,7 @@ async fn subject_state(
     caller.require("consent")?;
     let pid = subject_pid(&state, &id, "id")?;
     let notice = state.notice()?;
-    let latest = latest_per_purpose(known_history(&state, pid).await?);
+    let latest = latest_per_purpose(known_history(&state, pid, false).await?);
     let rules = rules_view(&latest);
     let states = effective_states(&notice, &rules);
     let purposes = notice
@@ -366,7 +368,7 @@ async fn subject_state(
 async fn history(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<HistoryOut>> {
     caller.require("consent")?;
     let pid = subject_pid(&state, &id, "id")?;
-    let records = known_history(&state, pid)
+    let records = known_history(&state, pid, true)
         .await?
         .into_iter()
         .map(|r| RecordOut {
