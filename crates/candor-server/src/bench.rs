@@ -23,7 +23,7 @@ pub enum Which {
     Consent,
 }
 
-/// Latency summary of one phase.
+/// Latency summary of one phase (latencies sorted).
 struct Phase {
     requests: usize,
     elapsed: Duration,
@@ -39,8 +39,7 @@ impl Phase {
         if self.latencies.is_empty() {
             return Duration::ZERO;
         }
-        let mut sorted = self.latencies.clone();
-        sorted.sort();
+        let sorted = &self.latencies;
         sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
     }
 }
@@ -182,7 +181,8 @@ where
         .collect()
         .await;
     let elapsed = start.elapsed();
-    let latencies = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    let mut latencies = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    latencies.sort();
     Ok(Phase { requests: n, elapsed, latencies })
 }
 
@@ -232,6 +232,7 @@ async fn bare_inserts(dir: &Path, rows: usize) -> anyhow::Result<Phase> {
     }
     let elapsed = start.elapsed();
     pool.close().await;
+    latencies.sort();
     Ok(Phase { requests: rows, elapsed, latencies })
 }
 

@@ -6,7 +6,7 @@ use candor_core::notice::{Notice, NoticeDiff, diff};
 use candor_privacy::audit::AuditChain;
 use candor_privacy::sha256_hex;
 use candor_store::notices::NewNotice;
-use candor_store::{Store, StoreError, now_ms};
+use candor_store::{Store, StoreError, StoredNotice, now_ms};
 
 use crate::instance::audit_entry;
 
@@ -40,24 +40,29 @@ pub fn notice_json(notice: &Notice) -> String {
     serde_json::to_string(notice).expect("notice serializes")
 }
 
-/// The current notice and the diff from it to `catalog_toml`.
-pub async fn diff_to_current(
-    store: &Store,
-    catalog_toml: &str,
-) -> Result<(Option<i64>, Notice, NoticeDiff), PublishError> {
+/// A catalog checked against the current notice, ready to publish.
+pub struct Proposal {
+    /// The notice version current now, if any.
+    pub current: Option<StoredNotice>,
+    /// The notice the catalog makes.
+    pub next: Notice,
+    /// What changes, per purpose.
+    pub diff: NoticeDiff,
+}
+
+/// Validates `catalog_toml` and diffs it against the current notice.
+pub async fn propose(store: &Store, catalog_toml: &str) -> Result<Proposal, PublishError> {
     let catalog = Catalog::parse(catalog_toml).map_err(PublishError::Invalid)?;
     let next = Notice::from_catalog(&catalog);
-    let (latest, previous) = match store.latest_notice_version().await? {
-        Some(v) => {
-            let stored = store.notice(v).await?.ok_or(StoreError::Conflict("notice vanished".into()))?;
-            (Some(v), serde_json::from_str::<Notice>(&stored.notice_json).map_err(|e| PublishError::Corrupt(v, e))?)
+    let current = store.latest_notice().await?;
+    let previous = match &current {
+        Some(stored) => {
+            serde_json::from_str::<Notice>(&stored.notice_json).map_err(|e| PublishError::Corrupt(stored.version, e))?
         }
-        None => {
-            (None, Notice { organization: next.organization.clone(), purposes: Vec::new(), processors: Vec::new() })
-        }
+        None => Notice { organization: next.organization.clone(), purposes: Vec::new(), processors: Vec::new() },
     };
-    let d = diff(&previous, &next);
-    Ok((latest, next, d))
+    let diff = diff(&previous, &next);
+    Ok(Proposal { current, next, diff })
 }
 
 /// Validates `catalog_toml` and publishes it as the next version (unless it changes nothing).
@@ -67,14 +72,14 @@ pub async fn publish(
     catalog_toml: &str,
     actor: &str,
 ) -> Result<PublishOutcome, PublishError> {
-    let (latest, next, d) = diff_to_current(store, catalog_toml).await?;
+    let Proposal { current, next, diff: d } = propose(store, catalog_toml).await?;
     let text = notice_json(&next);
-    if let Some(v) = latest {
-        let current = store.notice(v).await?.ok_or(StoreError::Conflict("notice vanished".into()))?;
-        if current.notice_json == text {
-            return Ok(PublishOutcome { version: v, material: Vec::new(), unchanged: true });
-        }
+    if let Some(current) = &current
+        && current.notice_json == text
+    {
+        return Ok(PublishOutcome { version: current.version, material: Vec::new(), unchanged: true });
     }
+    let latest = current.map(|c| c.version);
     let material = d.material_purposes();
     let material_json = serde_json::to_string(&material).expect("strings serialize");
     let new = NewNotice {

@@ -24,43 +24,54 @@ macro_rules! append_audit {
                     .await?;
             }
             let head: Option<(i64, Vec<u8>)> =
-                sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1")
-                    .fetch_optional(&mut *$tx)
-                    .await?;
+                sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_optional(&mut *$tx).await?;
             let head = match head {
                 Some((seq, hash)) => (seq, $crate::audit::hash32(&hash)?),
                 None => (0, [0u8; 32]),
             };
             let (chained, new_head) = $chain.extend(head, entries);
             for chunk in chained.chunks(500) {
-                let mut q = sqlx::QueryBuilder::new(
-                    "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) ",
-                );
-                q.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.seq)
-                        .push_bind(e.at_ms)
-                        .push_bind(&e.actor)
-                        .push_bind(&e.action)
-                        .push_bind(&e.subject)
-                        .push_bind(&e.detail)
-                        .push_bind(&e.prev_hash[..])
-                        .push_bind(&e.hash[..]);
-                });
+                let mut q = sqlx::QueryBuilder::new("");
+                $crate::audit::push_audit_entries!(q, chunk);
                 q.build().execute(&mut *$tx).await?;
             }
-            sqlx::query(
-                "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, $1, $2, $3) \
-                 ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature",
-            )
-            .bind(new_head.seq)
-            .bind(&new_head.hash[..])
-            .bind(&new_head.signature)
-            .execute(&mut *$tx)
-            .await?;
+            let mut q = sqlx::QueryBuilder::new("");
+            $crate::audit::push_audit_head!(q, new_head);
+            q.build().execute(&mut *$tx).await?;
         }
     }};
 }
 pub(crate) use append_audit;
+
+/// Adds one `INSERT INTO audit_log` statement for chained `$entries` to the builder `$q`.
+macro_rules! push_audit_entries {
+    ($q:expr, $entries:expr) => {{
+        $q.push("INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) ");
+        $q.push_values($entries, |mut b, e| {
+            b.push_bind(e.seq)
+                .push_bind(e.at_ms)
+                .push_bind(&e.actor)
+                .push_bind(&e.action)
+                .push_bind(&e.subject)
+                .push_bind(&e.detail)
+                .push_bind(&e.prev_hash[..])
+                .push_bind(&e.hash[..]);
+        });
+    }};
+}
+pub(crate) use push_audit_entries;
+
+/// Adds the statement that moves the signed head to `$head` to the builder `$q`.
+macro_rules! push_audit_head {
+    ($q:expr, $head:expr) => {{
+        $q.push("INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, ");
+        $q.push_bind($head.seq).push(", ").push_bind(&$head.hash[..]).push(", ").push_bind(&$head.signature);
+        $q.push(
+            ") ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature",
+        );
+    }};
+}
+pub(crate) use push_audit_head;
 
 pub(crate) fn hash32(bytes: &[u8]) -> Result<[u8; 32]> {
     bytes.try_into().map_err(|_| StoreError::Corrupt("audit hash is not 32 bytes".into()))

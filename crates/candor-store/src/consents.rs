@@ -408,7 +408,8 @@ impl Store {
             // PostgreSQL takes one statement per prepared query, so there each is its own call.
             let one_call = self.backend() == crate::Backend::Sqlite;
             let mut calls = vec![sqlx::QueryBuilder::new("")];
-            let next = |calls: &mut Vec<sqlx::QueryBuilder<_>>, sql: &str| {
+            // Starts the next statement: in the same call on SQLite, in a new one otherwise.
+            let next = |calls: &mut Vec<sqlx::QueryBuilder<_>>| {
                 let last = calls.last_mut().expect("one builder at least");
                 if !last.sql().as_str().is_empty() {
                     if one_call {
@@ -417,19 +418,20 @@ impl Store {
                         calls.push(sqlx::QueryBuilder::new(""));
                     }
                 }
-                calls.last_mut().expect("one builder at least").push(sql);
             };
             for chunk in subjects.chunks(CHUNK) {
-                next(&mut calls, "INSERT INTO subjects (pid, kind, created_at) ");
+                next(&mut calls);
                 let q = calls.last_mut().expect("builder");
+                q.push("INSERT INTO subjects (pid, kind, created_at) ");
                 q.push_values(chunk, |mut b, (pid, kind, at)| {
                     b.push_bind(&pid.0[..]).push_bind(*kind).push_bind(*at);
                 });
                 q.push(" ON CONFLICT (pid) DO NOTHING");
             }
             for chunk in records.chunks(CHUNK) {
-                next(&mut calls, "INSERT INTO consent_records (pid, id, purpose, state, notice_version, at, source, method, proof, receipt_id) ");
+                next(&mut calls);
                 let q = calls.last_mut().expect("builder");
+                q.push("INSERT INTO consent_records (pid, id, purpose, state, notice_version, at, source, method, proof, receipt_id) ");
                 q.push_values(chunk, |mut b, (pid, r)| {
                     b.push_bind(&pid.0[..])
                         .push_bind(&r.id)
@@ -444,31 +446,22 @@ impl Store {
                 });
             }
             for chunk in receipts.chunks(CHUNK) {
-                next(&mut calls, "INSERT INTO receipts (pid, id, at, jws) ");
+                next(&mut calls);
                 let q = calls.last_mut().expect("builder");
+                q.push("INSERT INTO receipts (pid, id, at, jws) ");
                 q.push_values(chunk, |mut b, (pid, id, at, jws)| {
                     b.push_bind(&pid.0[..]).push_bind(id).push_bind(*at).push_bind(jws);
                 });
             }
             for chunk in chained.chunks(CHUNK) {
-                next(&mut calls, "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash) ");
+                next(&mut calls);
                 let q = calls.last_mut().expect("builder");
-                q.push_values(chunk, |mut b, e| {
-                    b.push_bind(e.seq)
-                        .push_bind(e.at_ms)
-                        .push_bind(&e.actor)
-                        .push_bind(&e.action)
-                        .push_bind(&e.subject)
-                        .push_bind(&e.detail)
-                        .push_bind(&e.prev_hash[..])
-                        .push_bind(&e.hash[..]);
-                });
+                crate::audit::push_audit_entries!(q, chunk);
             }
             if !chained.is_empty() {
-                next(&mut calls, "INSERT INTO audit_head (id, seq, hash, signature) VALUES (1, ");
+                next(&mut calls);
                 let q = calls.last_mut().expect("builder");
-                q.push_bind(new_head.seq).push(", ").push_bind(&new_head.hash[..]).push(", ").push_bind(&new_head.signature);
-                q.push(") ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature");
+                crate::audit::push_audit_head!(q, new_head);
             }
             for mut q in calls {
                 if !q.sql().as_str().is_empty() {

@@ -46,6 +46,12 @@ impl Store {
         Ok(row.0)
     }
 
+    /// The newest version, if any was published.
+    pub async fn latest_notice(&self) -> Result<Option<StoredNotice>> {
+        let sql = format!("SELECT {COLUMNS} FROM notice_versions ORDER BY version DESC LIMIT 1");
+        Ok(on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_optional(pool).await?))
+    }
+
     /// One version.
     pub async fn notice(&self, version: i64) -> Result<Option<StoredNotice>> {
         let sql = format!("SELECT {COLUMNS} FROM notice_versions WHERE version = $1");

@@ -30,8 +30,9 @@ pub async fn run(cli: &Cli, command: &NoticeCommand) -> anyhow::Result<ExitCode>
                 }
             })
         }
-        NoticeCommand::Diff { .. } => publish::diff_to_current(&instance.store, &toml).await.map(|(latest, _, d)| {
-            println!("changes against version {}:", latest.unwrap_or(0));
+        NoticeCommand::Diff { .. } => publish::propose(&instance.store, &toml).await.map(|proposal| {
+            let d = proposal.diff;
+            println!("changes against version {}:", proposal.current.map_or(0, |c| c.version));
             let mut any = false;
             for p in d.purposes.iter().filter(|p| p.change != Change::Unchanged) {
                 any = true;

@@ -310,7 +310,7 @@ async fn anonymous_state(
     let pid = anonymous_pid(&state, &q.anonymous_id)?;
     let pid = resolve(&state, pid).await?.ok_or_else(|| ApiError::not_found("no choices recorded for this visitor"))?;
     let notice = state.notice()?;
-    let rules = rules_view(&latest_per_purpose(state.store().consent_history(pid).await?));
+    let rules = rules_view(&latest_per_purpose(state.store().consent_states(pid).await?));
     Ok(Json(AnonymousConsentsOut {
         notice_version: notice.version,
         purposes: effective_states(&notice, &rules),
@@ -409,7 +409,7 @@ async fn alias(
         .await?
         .ok_or_else(|| ApiError::not_found("no choices recorded for this anonymous id"))?;
     let notice = state.notice()?;
-    let rules = rules_view(&latest_per_purpose(state.store().consent_history(known).await?));
+    let rules = rules_view(&latest_per_purpose(state.store().consent_states(known).await?));
     Ok(Json(AliasOut { merged, state: effective_states(&notice, &rules) }))
 }
 
