@@ -1,9 +1,12 @@
-//! candor's domain: the catalog, notice versions and their diffs, consent rules.
+//! candor's domain: the catalog, notice versions and their diffs, consent rules, the
+//! ingestion gate.
 //!
 //! Pure decisions, no IO: other crates store, encrypt, serve and send; this one decides.
 
+pub mod benefit;
 pub mod catalog;
 pub mod consent;
+pub mod gate;
 pub mod notice;
 pub mod subject;
 

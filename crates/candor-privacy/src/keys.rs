@@ -48,6 +48,7 @@ pub struct InstanceKeys {
 }
 
 const FILES: [&str; 3] = ["master.key", "pseudonym.key", "signing.key"];
+const NEXT_MASTER: &str = "master.key.next";
 
 impl InstanceKeys {
     /// The keys folder of an instance directory.
@@ -87,6 +88,50 @@ impl InstanceKeys {
         let pseudonym = read_secret(&dir.join("pseudonym.key"))?;
         let seed = read_secret(&dir.join("signing.key"))?;
         Ok(InstanceKeys { master, pseudonym, signing: SigningKey::from_bytes(&seed) })
+    }
+
+    /// Whether the master key comes from `CANDOR_MASTER_KEY` (then candor cannot replace it).
+    pub fn master_from_env() -> bool {
+        std::env::var("CANDOR_MASTER_KEY").is_ok_and(|v| !v.is_empty())
+    }
+
+    /// The master keys an instance holds: `master.key` (or `CANDOR_MASTER_KEY`) and, while a
+    /// rotation is in flight, `master.key.next`. Rows name the key that wrapped them, so a
+    /// reader picks the right one whichever side of a rotation it is on.
+    pub fn master_keys(instance: &Path) -> Result<Vec<Zeroizing<[u8; 32]>>, KeyError> {
+        let dir = Self::dir(instance);
+        let mut keys = vec![Self::load(instance)?.master];
+        let next = dir.join(NEXT_MASTER);
+        if !Self::master_from_env() && next.exists() {
+            keys.push(read_secret(&next)?);
+        }
+        Ok(keys)
+    }
+
+    /// First step of a master key rotation: writes the new key to `master.key.next`
+    /// (durably) before any row is wrapped with it.
+    pub fn stage_master(instance: &Path, key: &[u8; 32]) -> Result<(), KeyError> {
+        let path = Self::dir(instance).join(NEXT_MASTER);
+        let _ = fs::remove_file(&path);
+        write_secret(&path, key)
+    }
+
+    /// Last step of a rotation, once every row is wrapped with the staged key: it replaces
+    /// `master.key`, and the old master key is gone.
+    pub fn promote_master(instance: &Path) -> Result<(), KeyError> {
+        let dir = Self::dir(instance);
+        let next = dir.join(NEXT_MASTER);
+        fs::rename(&next, dir.join("master.key")).map_err(|source| KeyError::Io { path: next, source })?;
+        fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(|source| KeyError::Io { path: dir, source })
+    }
+
+    /// Abandons a staged master key that no row uses (a rotation that did not commit).
+    pub fn discard_staged_master(instance: &Path) -> Result<(), KeyError> {
+        let path = Self::dir(instance).join(NEXT_MASTER);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(KeyError::Io { path, source: e }),
+            _ => Ok(()),
+        }
     }
 
     /// Keys made from fixed bytes, for tests and benchmarks that need no files.
@@ -156,6 +201,24 @@ mod tests {
             let mode = fs::metadata(InstanceKeys::dir(dir.path()).join(name)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{name}");
         }
+    }
+
+    #[test]
+    fn a_staged_master_is_seen_until_promoted_and_then_replaces_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = InstanceKeys::load_or_create(dir.path()).unwrap();
+        let old = *keys.master;
+        assert_eq!(InstanceKeys::master_keys(dir.path()).unwrap().len(), 1);
+        InstanceKeys::stage_master(dir.path(), &[9; 32]).unwrap();
+        let both = InstanceKeys::master_keys(dir.path()).unwrap();
+        assert_eq!((*both[0], *both[1]), (old, [9; 32]));
+        InstanceKeys::promote_master(dir.path()).unwrap();
+        let after = InstanceKeys::master_keys(dir.path()).unwrap();
+        assert_eq!(after.len(), 1);
+        assert_eq!(*after[0], [9; 32]);
+        InstanceKeys::stage_master(dir.path(), &[10; 32]).unwrap();
+        InstanceKeys::discard_staged_master(dir.path()).unwrap();
+        assert_eq!(*InstanceKeys::master_keys(dir.path()).unwrap()[0], [9; 32]);
     }
 
     #[test]

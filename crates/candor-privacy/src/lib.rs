@@ -9,12 +9,14 @@ pub mod keys;
 pub mod password;
 pub mod pseudonym;
 pub mod receipt;
+pub mod sealing;
 
 pub use apikey::{ApiKeySecret, ParsedApiKey};
 pub use audit::{AuditChain, AuditEntry, AuditHead, ChainBreak, ChainVerifier, NewAuditEntry};
 pub use keys::InstanceKeys;
 pub use pseudonym::{Pid, Pseudonymizer};
 pub use receipt::ReceiptSigner;
+pub use sealing::SealingKey;
 
 /// SHA-256 of `data`, as lowercase hex.
 pub fn sha256_hex(data: &[u8]) -> String {

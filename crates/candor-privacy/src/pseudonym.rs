@@ -50,12 +50,28 @@ impl Pseudonymizer {
         self.hash(b"anonymous\0", anonymous_id.as_bytes())
     }
 
+    /// A secret derived from the pseudonym key for one named use (`domain`), e.g. the key
+    /// that seals subject ids waiting in the webhook outbox. Stable across master rotations.
+    pub fn derive(&self, domain: &str) -> [u8; 32] {
+        self.hash(b"derive\0", domain.as_bytes()).0
+    }
+
     fn hash(&self, domain: &[u8], id: &[u8]) -> Pid {
         let mut mac = Hmac::<Sha256>::new_from_slice(self.key.as_ref()).expect("any key length");
         mac.update(domain);
         mac.update(id);
         Pid(mac.finalize().into_bytes().into())
     }
+}
+
+/// HMAC-SHA256 of length-prefixed `parts` under `key` (derived values such as discount codes).
+pub fn keyed_digest(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+    for part in parts {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

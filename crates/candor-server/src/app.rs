@@ -26,21 +26,19 @@ impl Application {
     /// Binds the configured address (port 0 picks a free one), loads the current notice
     /// and starts the background tasks.
     pub async fn build(instance: Instance) -> anyhow::Result<Application> {
-        let Instance { settings, store, signer, pseudonyms } = instance;
-        let listener =
-            TcpListener::bind(&settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+        let listener = TcpListener::bind(&instance.settings.listen)
+            .await
+            .with_context(|| format!("binding {}", instance.settings.listen))?;
         let addr = listener.local_addr()?;
-        let notices = NoticeCache::default();
-        notices.refresh(&store).await?;
-        tokio::spawn(notices.clone().watch(store.clone()));
-        if store.backend() == candor_store::Backend::Sqlite {
-            tokio::spawn(checkpoint_loop(store.clone()));
+        let public_url = instance.settings.public_url(addr);
+        let state = shared_state(instance, public_url).await?;
+        if state.store().backend() == candor_store::Backend::Sqlite {
+            tokio::spawn(checkpoint_loop(state.store().clone()));
         }
-        let keys = KeyCache::default();
-        tokio::spawn(keys.clone().watch(store.clone()));
-        let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone());
-        let public_url = settings.public_url(addr);
-        let state = AppState::new(Shared { store, signer, pseudonyms, notices, keys, writer, settings, public_url });
+        tokio::spawn(state.notices().clone().watch(state.store().clone()));
+        tokio::spawn(state.keys().clone().watch(state.store().clone()));
+        tokio::spawn(crate::sweeper::run(state.clone()));
+        tokio::spawn(crate::delivery::run(state.clone()));
         let router = crate::http::app(state.clone());
         Ok(Application { listener, addr, router, state })
     }
@@ -67,6 +65,30 @@ impl Application {
         store.close().await;
         Ok(())
     }
+}
+
+/// The state request handlers share, for a server or a one-shot command (which starts
+/// no background watchers).
+pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Result<AppState> {
+    let outbox_key = instance.outbox_key();
+    let Instance { settings, store, signer, pseudonyms, keyring } = instance;
+    let notices = NoticeCache::default();
+    notices.refresh(&store).await?;
+    let keys = KeyCache::default();
+    let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone());
+    Ok(AppState::new(Shared {
+        store,
+        signer,
+        pseudonyms,
+        notices,
+        keys,
+        writer,
+        keyring,
+        outbox_key,
+        outbox_wake: Default::default(),
+        settings,
+        public_url,
+    }))
 }
 
 /// Keeps the SQLite WAL short without putting checkpoints on the commit path.

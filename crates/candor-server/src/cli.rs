@@ -67,6 +67,24 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Export everything held about a subject (the DSAR export of the API).
+    Export {
+        /// The host's external id of the subject.
+        subject: String,
+        /// `json` or `csv` (a zip of CSV files).
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Erase a subject and print the signed erasure certificate.
+    Erase {
+        /// The host's external id of the subject.
+        subject: String,
+    },
+    /// Run the retention and withdrawal sweep once.
+    Sweep,
     /// Run a benchmark of BENCHMARKS.md and print its table.
     Bench {
         /// Which benchmark.
@@ -129,6 +147,8 @@ pub enum KeysCommand {
         /// The key id (the part after `cnd_`).
         id: String,
     },
+    /// Re-wrap every subject key under a new master key (the old one is destroyed).
+    RotateMaster,
 }
 
 /// `candor audit …`

@@ -58,6 +58,18 @@ pub struct ApiError {
     retry_after: Option<u64>,
 }
 
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)?;
+        for e in &self.errors {
+            write!(f, "; {}: {}", e.field, e.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ApiError {}
+
 /// The result type of handlers.
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 

@@ -7,8 +7,8 @@ use anyhow::Context;
 use candor_core::catalog::EXAMPLE_CATALOG;
 use candor_privacy::audit::{AuditChain, NewAuditEntry};
 use candor_privacy::password;
-use candor_privacy::{InstanceKeys, Pid, Pseudonymizer, ReceiptSigner};
-use candor_store::{Store, now_ms};
+use candor_privacy::{InstanceKeys, Pid, Pseudonymizer, ReceiptSigner, SealingKey};
+use candor_store::{Keyring, Store, now_ms};
 
 use crate::config::{FlagOverrides, Settings};
 use crate::publish;
@@ -23,6 +23,8 @@ pub struct Instance {
     pub signer: ReceiptSigner,
     /// Turns external ids into pids.
     pub pseudonyms: Pseudonymizer,
+    /// Subject data keys.
+    pub keyring: std::sync::Arc<Keyring>,
 }
 
 /// What `candor init` did.
@@ -40,12 +42,20 @@ impl Instance {
     pub async fn open(settings: Settings) -> anyhow::Result<Instance> {
         let keys = InstanceKeys::load(&settings.dir)?;
         let store = Store::open(&settings.database_url()).await.context("opening the database")?;
+        let keyring = Keyring::open(settings.dir.clone())?;
+        store.settle_master_rotation(&keyring).await.context("finishing an interrupted master key rotation")?;
         Ok(Instance {
+            keyring: std::sync::Arc::new(keyring),
             signer: ReceiptSigner::new(keys.signing.clone()),
             pseudonyms: Pseudonymizer::new(&keys.pseudonym),
             settings,
             store,
         })
+    }
+
+    /// The key that seals subject ids waiting in the webhook outbox.
+    pub fn outbox_key(&self) -> SealingKey {
+        SealingKey::from_bytes(&self.pseudonyms.derive("outbox-subject"))
     }
 
     /// The audit chain, signed with this instance's key.

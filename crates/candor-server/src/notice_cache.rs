@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use candor_core::catalog::Catalog;
+use candor_core::gate::{Coverage, Gate};
 use candor_core::notice::Notice;
 use candor_store::{Store, StoreError};
 
@@ -21,6 +23,17 @@ pub struct CurrentNotice {
     pub sha256: String,
     /// For each purpose, the newest version that changed it materially.
     pub last_material: HashMap<String, i64>,
+    /// The catalog it was published from (field types, limits, events, processors).
+    pub catalog: Catalog,
+    /// What each purpose covered at every version (for `consent_stale`).
+    pub coverage: Coverage,
+}
+
+impl CurrentNotice {
+    /// The ingestion gate of this version.
+    pub fn gate(&self) -> Gate<'_> {
+        Gate::new(&self.catalog, &self.coverage)
+    }
 }
 
 /// Shared, cheaply readable current notice.
@@ -43,7 +56,11 @@ impl NoticeCache {
         }
         let versions = store.notices().await?;
         let mut last_material = HashMap::new();
+        let mut coverage = Coverage::default();
         for v in &versions {
+            let notice: Notice = serde_json::from_str(&v.notice_json)
+                .map_err(|e| StoreError::Corrupt(format!("notice {}: {e}", v.version)))?;
+            coverage.add(v.version, &notice);
             let material: Vec<String> = serde_json::from_str(&v.material_json)
                 .map_err(|e| StoreError::Corrupt(format!("notice {} material: {e}", v.version)))?;
             for p in material {
@@ -53,7 +70,11 @@ impl NoticeCache {
         let newest = versions.last().expect("latest exists");
         let notice: Notice = serde_json::from_str(&newest.notice_json)
             .map_err(|e| StoreError::Corrupt(format!("notice {}: {e}", newest.version)))?;
+        let catalog = Catalog::parse(&newest.catalog_toml)
+            .map_err(|e| StoreError::Corrupt(format!("catalog of notice {}: {e}", newest.version)))?;
         let current = CurrentNotice {
+            catalog,
+            coverage,
             version: newest.version,
             published_at: newest.published_at,
             notice,

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use candor_privacy::{Pseudonymizer, ReceiptSigner};
-use candor_store::Store;
+use candor_privacy::{Pseudonymizer, ReceiptSigner, SealingKey};
+use candor_store::{Keyring, Store};
 
 use crate::config::Settings;
 use crate::consent_writer::ConsentWriter;
@@ -31,6 +31,12 @@ pub struct Shared {
     pub keys: KeyCache,
     /// The consent group-commit writer.
     pub writer: ConsentWriter,
+    /// Subject data keys.
+    pub keyring: Arc<Keyring>,
+    /// Seals subject ids waiting in the webhook outbox.
+    pub outbox_key: SealingKey,
+    /// Wakes the webhook deliverer when something was enqueued.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Settings.
     pub settings: Settings,
     /// The public base URL (no trailing slash).
@@ -76,6 +82,26 @@ impl AppState {
     /// The consent group-commit writer.
     pub fn writer(&self) -> &ConsentWriter {
         &self.inner.writer
+    }
+
+    /// Subject data keys.
+    pub fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
+    /// Seals subject ids waiting in the webhook outbox.
+    pub fn outbox_key(&self) -> &SealingKey {
+        &self.inner.outbox_key
+    }
+
+    /// Wakes the webhook deliverer.
+    pub fn wake_outbox(&self) {
+        self.inner.outbox_wake.notify_one();
+    }
+
+    /// The deliverer's wake-up signal.
+    pub fn outbox_wake(&self) -> &tokio::sync::Notify {
+        &self.inner.outbox_wake
     }
 
     /// Settings.

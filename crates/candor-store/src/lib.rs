@@ -5,8 +5,13 @@
 
 mod audit;
 mod consents;
+mod data;
+pub mod dsar;
+mod erasure;
+mod keyring;
 mod keys;
 pub mod notices;
+pub mod outbox;
 mod sessions;
 
 use std::str::FromStr;
@@ -19,7 +24,12 @@ pub use audit::AuditLog;
 pub use consents::{
     Ahead, ConsentRecord, ConsentRequest, ConsentSnapshot, PreparedConsent, SubjectKind, SubjectRow, latest_per_purpose,
 };
+pub use data::{DataRead, EventRow, NewEvent, ReceiptRow, TraitRow};
+pub use dsar::DsarRow;
+pub use erasure::{ErasureCounts, ErasureRecord};
+pub use keyring::Keyring;
 pub use keys::ApiKeyRow;
+pub use outbox::{Delivery, NewDelivery};
 pub use notices::{NewNotice, StoredNotice};
 pub use sessions::SessionRow;
 

@@ -1,4 +1,4 @@
-//! `candor keys create|list|revoke`.
+//! `candor keys create|list|revoke|rotate-master`.
 
 use std::process::ExitCode;
 
@@ -68,6 +68,12 @@ pub async fn run(cli: &Cli, command: &KeysCommand) -> anyhow::Result<ExitCode> {
                     k.scopes.join(" ")
                 );
             }
+            ExitCode::SUCCESS
+        }
+        KeysCommand::RotateMaster => {
+            let audit = audit_entry("cli", "key.master_rotated", None, serde_json::Value::Null);
+            let kid = instance.store.rotate_master(&instance.keyring, &chain, audit).await?;
+            eprintln!("every subject key is now wrapped under master key {kid}; the old master key is gone");
             ExitCode::SUCCESS
         }
         KeysCommand::Revoke { id } => {

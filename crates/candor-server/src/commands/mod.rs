@@ -3,6 +3,7 @@
 
 mod audit;
 mod catalog;
+mod data;
 mod demo;
 mod keys;
 mod notice;
@@ -52,6 +53,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Catalog { command } => catalog::run(&cli, command),
         Command::Notice { command } => notice::run(&cli, command).await,
         Command::Keys { command } => keys::run(&cli, command).await,
+        Command::Export { subject, format, output } => data::export(&cli, subject, format, output.as_ref()).await,
+        Command::Erase { subject } => data::erase(&cli, subject).await,
+        Command::Sweep => data::sweep(&cli).await,
         Command::Audit { command } => audit::run(&cli, command).await,
         Command::Bench { which, requests, concurrency } => crate::bench::run(*which, *requests, *concurrency).await,
         Command::Openapi => {

@@ -26,7 +26,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 #[openapi(
     info(
         title = "candor",
-        description = "Consent-first personalization: catalog, notices, consent ledger, receipts. Errors are application/problem+json (RFC 9457).",
+        description = "Consent-first personalization: catalog, notices, consent ledger, receipts, gated ingestion, purpose-bound reads, data-subject requests. Errors are application/problem+json (RFC 9457).",
         license(name = "Apache-2.0")
     ),
     modifiers(&BearerAuth)
@@ -50,6 +50,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .merge(api::notice::router())
         .merge(api::consents::router())
         .merge(api::sessions::router())
+        .merge(api::ingest::router())
+        .merge(api::data::router())
+        .merge(api::dsar::router())
 }
 
 /// The OpenAPI document, generated from the code.

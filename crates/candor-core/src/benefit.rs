@@ -1,0 +1,53 @@
+//! Benefits: what a subject gets back for what they chose to share.
+
+use std::collections::HashMap;
+
+use crate::catalog::{Benefit, Catalog};
+use crate::consent::{ConsentState, LatestRecord};
+
+/// The benefits a subject has unlocked: every purpose they require is granted now.
+pub fn unlocked<'a>(catalog: &'a Catalog, latest: &HashMap<String, LatestRecord>) -> Vec<&'a Benefit> {
+    catalog
+        .benefits
+        .iter()
+        .filter(|b| {
+            !b.requires.is_empty()
+                && b.requires.iter().all(|p| latest.get(p).is_some_and(|r| r.state == ConsentState::Granted))
+        })
+        .collect()
+}
+
+/// A discount code from a keyed digest of (subject, benefit): `WELCOME10-7KQ3-P9XM`. The
+/// same subject always gets the same code, and codes cannot be guessed without the key.
+pub fn discount_code(benefit_id: &str, digest: &[u8; 32]) -> String {
+    const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
+    let chars: String = digest.iter().take(8).map(|b| ALPHABET[usize::from(b % 32)] as char).collect();
+    format!("{}-{}-{}", benefit_id.to_ascii_uppercase().replace('_', ""), &chars[..4], &chars[4..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::EXAMPLE_CATALOG;
+    use crate::consent::Method;
+
+    #[test]
+    fn unlocked_only_with_every_required_grant() {
+        let catalog = Catalog::parse(EXAMPLE_CATALOG).unwrap();
+        let mut latest = HashMap::new();
+        assert!(unlocked(&catalog, &latest).is_empty());
+        let record = |state| LatestRecord { state, notice_version: 1, at_ms: 0, method: Method::Checkbox };
+        latest.insert("newsletter".to_string(), record(ConsentState::Withdrawn));
+        assert!(unlocked(&catalog, &latest).is_empty());
+        latest.insert("newsletter".to_string(), record(ConsentState::Granted));
+        assert_eq!(unlocked(&catalog, &latest)[0].id, "welcome10");
+    }
+
+    #[test]
+    fn codes_are_stable_and_shaped() {
+        let code = discount_code("welcome10", &[7; 32]);
+        assert_eq!(code, discount_code("welcome10", &[7; 32]));
+        assert_ne!(code, discount_code("welcome10", &[8; 32]));
+        assert!(code.starts_with("WELCOME10-") && code.len() == "WELCOME10-XXXX-XXXX".len(), "{code}");
+    }
+}

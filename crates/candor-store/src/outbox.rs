@@ -1,0 +1,146 @@
+//! The transactional outbox: webhooks to processors are written in the same transaction as
+//! the change they announce, then delivered (and retried) by a background worker.
+
+use crate::{Result, Store, on_pool};
+
+/// A webhook to send.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// Its id, also the idempotency key the processor sees.
+    pub id: String,
+    /// The processor (catalog id).
+    pub processor: String,
+    /// `consent.changed`, `notice.published`, `dsar.erasure`, `dsar.export`.
+    pub kind: String,
+    /// The JSON body, without the subject's id.
+    pub payload: String,
+    /// The host's subject id, sealed, when the processor must know whom it concerns.
+    pub sealed_subject: Option<Vec<u8>>,
+    /// The DSAR it fans out, if any.
+    pub dsar_id: Option<String>,
+    /// When it was written (Unix ms); also its first attempt time.
+    pub created_at: i64,
+}
+
+/// A webhook as stored, with its delivery state.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Delivery {
+    /// Its id (the idempotency key).
+    pub id: String,
+    /// The processor.
+    pub processor: String,
+    /// The event kind.
+    pub kind: String,
+    /// The JSON body without the subject's id.
+    pub payload: String,
+    /// The sealed subject id, until acknowledged.
+    pub sealed_subject: Option<Vec<u8>>,
+    /// The DSAR it fans out, if any.
+    pub dsar_id: Option<String>,
+    /// When it was written.
+    pub created_at: i64,
+    /// Attempts so far.
+    pub attempts: i64,
+    /// When it is tried next.
+    pub next_attempt_at: i64,
+    /// When the processor acknowledged it (a 2xx answer).
+    pub delivered_at: Option<i64>,
+    /// Why the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// Adds one `INSERT INTO outbox` statement for `$rows` (non-empty) to the builder `$q`.
+macro_rules! push_outbox {
+    ($q:expr, $rows:expr) => {{
+        $q.push("INSERT INTO outbox (id, processor, kind, payload, sealed_subject, dsar_id, created_at, next_attempt_at) ");
+        $q.push_values($rows, |mut b, d: &$crate::outbox::NewDelivery| {
+            b.push_bind(&d.id)
+                .push_bind(&d.processor)
+                .push_bind(&d.kind)
+                .push_bind(&d.payload)
+                .push_bind(&d.sealed_subject)
+                .push_bind(&d.dsar_id)
+                .push_bind(d.created_at)
+                .push_bind(d.created_at);
+        });
+    }};
+}
+pub(crate) use push_outbox;
+
+/// Writes `$rows` to the outbox inside the open transaction `$tx`.
+macro_rules! enqueue_in {
+    ($tx:ident, $rows:expr) => {{
+        let rows: &[$crate::outbox::NewDelivery] = $rows;
+        for chunk in rows.chunks(500) {
+            let mut q = sqlx::QueryBuilder::new("");
+            $crate::outbox::push_outbox!(q, chunk);
+            q.build().execute(&mut *$tx).await?;
+        }
+    }};
+}
+pub(crate) use enqueue_in;
+
+const COLUMNS: &str =
+    "id, processor, kind, payload, sealed_subject, dsar_id, created_at, attempts, next_attempt_at, delivered_at, last_error";
+
+impl Store {
+    /// Webhooks due for an attempt, oldest first.
+    pub async fn due_deliveries(&self, now_ms: i64, limit: i64) -> Result<Vec<Delivery>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
+             ORDER BY next_attempt_at, created_at LIMIT $2"
+        );
+        Ok(on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_ms).bind(limit).fetch_all(pool).await?))
+    }
+
+    /// The webhooks of one DSAR.
+    pub async fn dsar_deliveries(&self, dsar_id: &str) -> Result<Vec<Delivery>> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE dsar_id = $1 ORDER BY processor");
+        Ok(on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(dsar_id).fetch_all(pool).await?))
+    }
+
+    /// Every webhook, newest first (admin, tests).
+    pub async fn deliveries(&self, limit: i64) -> Result<Vec<Delivery>> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox ORDER BY created_at DESC, id DESC LIMIT $1");
+        Ok(on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?))
+    }
+
+    /// Records an acknowledgement; the sealed subject id is deleted with it.
+    pub async fn delivery_acknowledged(&self, id: &str, now_ms: i64) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, sealed_subject = NULL, last_error = NULL \
+             WHERE id = $2 AND delivered_at IS NULL")
+            .bind(now_ms).bind(id).execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// Records a failed attempt and when to try again.
+    pub async fn delivery_failed(&self, id: &str, next_attempt_at: i64, error: &str) -> Result<()> {
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 \
+             WHERE id = $3 AND delivered_at IS NULL")
+            .bind(next_attempt_at).bind(error).bind(id).execute(pool).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// Writes webhooks on their own (for changes that have no other rows to write).
+    pub async fn enqueue(&self, rows: &[NewDelivery]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        crate::write_tx!(self, tx => enqueue_in!(tx, rows));
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Takes a due webhook for one attempt: pushes its next attempt to `lease_until` only if
+    /// no other worker took it since it was read. Several servers may share one database;
+    /// each delivery attempt is made by one of them.
+    pub async fn claim_delivery(&self, id: &str, seen_next_attempt: i64, lease_until: i64) -> Result<bool> {
+        let n = on_pool!(self, pool => sqlx::query(
+            "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 AND delivered_at IS NULL")
+            .bind(lease_until).bind(id).bind(seen_next_attempt).execute(pool).await?.rows_affected());
+        Ok(n == 1)
+    }
+}
