@@ -96,11 +96,8 @@ impl Coverage {
 
     /// Adds one version.
     pub fn add(&mut self, version: i64, notice: &Notice) {
-        let purposes = notice
-            .purposes
-            .iter()
-            .map(|p| (p.id.clone(), p.fields.iter().map(|f| f.name.clone()).collect()))
-            .collect();
+        let purposes =
+            notice.purposes.iter().map(|p| (p.id.clone(), p.fields.iter().map(|f| f.name.clone()).collect())).collect();
         self.versions.insert(version, purposes);
     }
 
@@ -149,11 +146,7 @@ impl<'a> Gate<'a> {
             },
             LegalBasis::Consent => match record {
                 Some(r) if r.state == ConsentState::Granted => {
-                    if self.coverage.covers(r.notice_version, purpose, field) {
-                        Basis::Current
-                    } else {
-                        Basis::Stale
-                    }
+                    if self.coverage.covers(r.notice_version, purpose, field) { Basis::Current } else { Basis::Stale }
                 }
                 _ => Basis::None,
             },

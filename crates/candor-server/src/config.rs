@@ -22,6 +22,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Lifetime of control-panel session tokens, in seconds.
     pub session_ttl_secs: u64,
+    /// Seconds between two background sweeps (withdrawn and expired data goes within one).
+    pub sweep_interval_secs: u64,
     /// Log filter (`tracing` env-filter syntax).
     pub log: String,
 }
@@ -34,6 +36,7 @@ impl Default for Settings {
             database_url: None,
             public_url: None,
             session_ttl_secs: 900,
+            sweep_interval_secs: 30,
             log: "info".into(),
         }
     }
@@ -50,7 +53,7 @@ pub struct FlagOverrides {
     pub database_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 5] = ["listen", "database_url", "public_url", "session_ttl_secs", "log"];
+const ENV_KEYS: [&str; 6] = ["listen", "database_url", "public_url", "session_ttl_secs", "sweep_interval_secs", "log"];
 
 impl Settings {
     /// Loads the layered settings of the instance in `dir`.
@@ -83,6 +86,9 @@ impl Settings {
         }
         if !(60..=86_400).contains(&self.session_ttl_secs) {
             anyhow::bail!("session_ttl_secs: must be between 60 and 86400");
+        }
+        if !(1..=60).contains(&self.sweep_interval_secs) {
+            anyhow::bail!("sweep_interval_secs: must be between 1 and 60 (withdrawn data must go within a minute)");
         }
         Ok(())
     }

@@ -10,7 +10,9 @@ use std::time::Duration;
 use candor_core::consent::{self, ConsentState, LatestRecord, Method, Source};
 use candor_privacy::audit::AuditChain;
 use candor_privacy::{Pid, ReceiptSigner};
-use candor_store::{Ahead, ConsentRecord, ConsentRequest, PreparedConsent, Store, SubjectKind, latest_per_purpose};
+use candor_store::{
+    Ahead, ConsentRecord, ConsentRequest, NewDelivery, PreparedConsent, Store, SubjectKind, latest_per_purpose,
+};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
@@ -46,6 +48,9 @@ pub struct ConsentJob {
     pub user_agent: Option<String>,
     /// Page the choice was made on, for the proof.
     pub page: Option<String>,
+    /// The host's subject id sealed for the webhook outbox (known subjects only), so
+    /// processors of the changed purposes can be told whom the change concerns.
+    pub sealed_subject: Option<Vec<u8>>,
 }
 
 /// A signed consent receipt.
@@ -240,6 +245,39 @@ async fn commit(
     }
 }
 
+/// `consent.changed` webhooks for every processor that receives a purpose decided here.
+fn consent_deliveries(
+    notice: &CurrentNotice,
+    decisions: &[consent::Decision],
+    sealed_subject: &[u8],
+    version: i64,
+    receipt_id: &str,
+    at: i64,
+) -> Vec<NewDelivery> {
+    notice
+        .catalog
+        .processors
+        .iter()
+        .filter_map(|p| {
+            let purposes: BTreeMap<&str, &str> = decisions
+                .iter()
+                .filter(|d| p.purposes.contains(&d.purpose))
+                .map(|d| (d.purpose.as_str(), d.state.as_str()))
+                .collect();
+            (!purposes.is_empty()).then(|| NewDelivery {
+                id: uuid::Uuid::now_v7().to_string(),
+                processor: p.id.clone(),
+                kind: "consent.changed".into(),
+                payload: serde_json::json!({"purposes": purposes, "notice_version": version, "receipt_id": receipt_id})
+                    .to_string(),
+                sealed_subject: Some(sealed_subject.to_vec()),
+                dsar_id: None,
+                created_at: at,
+            })
+        })
+        .collect()
+}
+
 fn to_rule(r: &ConsentRecord) -> Option<LatestRecord> {
     Some(LatestRecord {
         state: ConsentState::parse(&r.state)?,
@@ -355,6 +393,10 @@ fn prepare(
         Some(target),
         serde_json::json!({"purposes": changes, "notice_version": current, "source": job.source.as_str(), "receipt_id": receipt_id}),
     );
-    let prepared = PreparedConsent { rows, receipt_id, receipt_jws: receipt_jws.clone(), at, audit };
+    let deliveries = match &job.sealed_subject {
+        Some(sealed) => consent_deliveries(notice, &decisions, sealed, current, &receipt_id, at),
+        None => Vec::new(),
+    };
+    let prepared = PreparedConsent { rows, receipt_id, receipt_jws: receipt_jws.clone(), at, audit, deliveries };
     Ok((prepared, ConsentOutcome { receipt, receipt_jws, state, needs_reconsent }))
 }

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use candor_privacy::SealingKey;
 use candor_store::Delivery;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
@@ -13,6 +14,14 @@ use sha2::Sha256;
 
 use crate::clock::{now_ms, rfc3339};
 use crate::state::AppState;
+
+/// Associated data of a subject id sealed in the outbox.
+const SUBJECT_AAD: &[u8] = b"candor/outbox-subject";
+
+/// Seals a host subject id for the outbox (opened only to send it to a processor).
+pub fn seal_subject(key: &SealingKey, subject: &str) -> Vec<u8> {
+    key.seal(SUBJECT_AAD, subject.as_bytes())
+}
 
 /// Longest wait between two attempts.
 const MAX_BACKOFF_MS: i64 = 3600 * 1000;
@@ -87,7 +96,7 @@ async fn send(state: &AppState, client: &reqwest::Client, d: &Delivery) -> Resul
     let processor = notice.catalog.processor(&d.processor).ok_or("the processor is no longer in the catalog")?;
     let subject = match &d.sealed_subject {
         Some(sealed) => {
-            let plain = state.outbox_key().open(d.id.as_bytes(), sealed).map_err(|e| e.to_string())?;
+            let plain = state.outbox_key().open(SUBJECT_AAD, sealed).map_err(|e| e.to_string())?;
             Some(String::from_utf8(plain).map_err(|e| e.to_string())?)
         }
         None => None,
@@ -111,11 +120,7 @@ async fn send(state: &AppState, client: &reqwest::Client, d: &Delivery) -> Resul
         .send()
         .await
         .map_err(|e| format!("request failed: {}", e.without_url()))?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(format!("answered {}", response.status()))
-    }
+    if response.status().is_success() { Ok(()) } else { Err(format!("answered {}", response.status())) }
 }
 
 /// The `Candor-Signature` header value for a body sent at `timestamp` (Unix seconds).

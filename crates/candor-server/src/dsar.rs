@@ -164,9 +164,15 @@ pub async fn export(
         note: format!("exported as {format} by {actor}"),
         result: Some(json!({"format": format, "events": event_count, "traits": trait_count}).to_string()),
     };
-    let deliveries = processor_deliveries(state, &notice, "dsar.export", Some(subject), Some(&dsar_id), now, |_| {
-        json!({"dsar_id": dsar_id, "kind": "export"})
-    });
+    let deliveries = processor_deliveries(
+        state,
+        &notice,
+        "dsar.export",
+        Some(subject),
+        Some(&dsar_id),
+        now,
+        |_| json!({"dsar_id": dsar_id, "kind": "export"}),
+    );
     let audit = audit_entry(actor, "subject.exported", Some(pid), json!({"dsar": dsar_id, "format": format}));
     let chain = candor_privacy::AuditChain::new(state.signer());
     state.store().create_dsar(pid, &row, &deliveries, &chain, audit).await?;
@@ -291,9 +297,15 @@ pub async fn erase(
     let notice = state.notice()?;
     let now = now_ms();
     let dsar_id = dsar_id.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let deliveries = processor_deliveries(state, &notice, "dsar.erasure", Some(subject), Some(&dsar_id), now, |_| {
-        json!({"dsar_id": dsar_id, "kind": "erasure"})
-    });
+    let deliveries = processor_deliveries(
+        state,
+        &notice,
+        "dsar.erasure",
+        Some(subject),
+        Some(&dsar_id),
+        now,
+        |_| json!({"dsar_id": dsar_id, "kind": "erasure"}),
+    );
     let chain = candor_privacy::AuditChain::new(state.signer());
     let mut signed = None;
     let record = |counts: &ErasureCounts| {
@@ -345,7 +357,7 @@ pub fn processor_deliveries(
         .iter()
         .map(|p| {
             let id = uuid::Uuid::now_v7().to_string();
-            let sealed_subject = subject.map(|s| state.outbox_key().seal(id.as_bytes(), s.expose().as_bytes()));
+            let sealed_subject = subject.map(|s| crate::delivery::seal_subject(state.outbox_key(), s.expose()));
             NewDelivery {
                 payload: payload(&p.id).to_string(),
                 id,

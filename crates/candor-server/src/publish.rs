@@ -65,7 +65,8 @@ pub async fn propose(store: &Store, catalog_toml: &str) -> Result<Proposal, Publ
     Ok(Proposal { current, next, diff })
 }
 
-/// Validates `catalog_toml` and publishes it as the next version (unless it changes nothing).
+/// Validates `catalog_toml` and publishes it as the next version (unless it is the current
+/// catalog, byte for byte).
 pub async fn publish(
     store: &Store,
     chain: &AuditChain<'_>,
@@ -73,9 +74,13 @@ pub async fn publish(
     actor: &str,
 ) -> Result<PublishOutcome, PublishError> {
     let Proposal { current, next, diff: d } = propose(store, catalog_toml).await?;
+    let processors = next.processors.iter().map(|p| p.id.clone()).collect();
     let text = notice_json(&next);
+    // A catalog change people cannot see (a processor's URL or secret) still makes a
+    // version: the servers run from the newest version's catalog.
     if let Some(current) = &current
         && current.notice_json == text
+        && current.catalog_toml == catalog_toml
     {
         return Ok(PublishOutcome { version: current.version, material: Vec::new(), unchanged: true });
     }
@@ -88,6 +93,7 @@ pub async fn publish(
         notice_sha256: &sha256_hex(text.as_bytes()),
         material_json: &material_json,
         published_at: now_ms(),
+        processors,
     };
     let audit = audit_entry(actor, "notice.published", None, serde_json::Value::Null);
     let version = store.publish_notice(&new, latest, chain, audit).await?;

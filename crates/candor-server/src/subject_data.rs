@@ -101,55 +101,62 @@ pub async fn ingest_events(state: &AppState, events: Vec<Value>, strict: bool) -
     let notice = state.notice()?;
     let gate = notice.gate();
     let now = now_ms();
-    let mut results = Vec::with_capacity(events.len());
-    let mut admitted: Vec<(usize, Admitted)> = Vec::new();
-    let mut rules: HashMap<Pid, HashMap<String, LatestRecord>> = HashMap::new();
+    let mut results: Vec<Option<IngestResult>> = vec![None; events.len()];
+    let mut parsed: Vec<(usize, Pid, i64, EventIn)> = Vec::with_capacity(events.len());
     for (index, raw) in events.into_iter().enumerate() {
-        let event: EventIn = match serde_path_to_error::deserialize(raw) {
-            Ok(e) => e,
-            Err(e) => {
-                let path = e.path().to_string();
-                results.push(IngestResult::rejected(if path == "." { "event" } else { &path }, DropReason::InvalidValue));
-                continue;
-            }
-        };
-        let Ok(subject) = SubjectId::parse(&event.subject) else {
-            results.push(IngestResult::rejected("subject", DropReason::InvalidValue));
-            continue;
-        };
-        let at = match &event.at {
-            None => now,
-            Some(text) => match parse_rfc3339(text) {
-                Some(at) => at,
-                None => {
-                    results.push(IngestResult::rejected("at", DropReason::InvalidValue));
-                    continue;
-                }
-            },
-        };
-        let pid = state.pseudonyms().pid(subject.expose());
-        if let std::collections::hash_map::Entry::Vacant(slot) = rules.entry(pid) {
-            slot.insert(consent_rules(state.store(), pid).await?);
-        }
-        let admission = gate.admit_event(&event.kind, &event.properties, &rules[&pid]);
-        results.push(IngestResult::from_admission(&admission));
-        if admission.accepted() {
-            admitted.push((index, Admitted { pid, kind: event.kind, at, stored: admission.stored }));
+        match parse_event(state, raw, now) {
+            Ok((pid, at, event)) => parsed.push((index, pid, at, event)),
+            Err(rejected) => results[index] = Some(rejected),
         }
     }
+    // One query for the consents of every subject in the batch.
+    let mut pids: Vec<Pid> = parsed.iter().map(|(_, pid, _, _)| *pid).collect();
+    pids.sort();
+    pids.dedup();
+    let histories = state.store().consent_histories(&pids).await?;
+    let rules: HashMap<Pid, HashMap<String, LatestRecord>> = pids
+        .iter()
+        .map(|pid| (*pid, rules_view(&latest_per_purpose(histories.get(pid).cloned().unwrap_or_default()))))
+        .collect();
+    let mut admitted: Vec<Admitted> = Vec::new();
+    for (index, pid, at, event) in parsed {
+        let admission = gate.admit_event(&event.kind, &event.properties, &rules[&pid]);
+        results[index] = Some(IngestResult::from_admission(&admission));
+        if admission.accepted() {
+            admitted.push(Admitted { pid, kind: event.kind, at, stored: admission.stored });
+        }
+    }
+    let results: Vec<IngestResult> = results.into_iter().map(|r| r.expect("every event has a result")).collect();
     if strict {
         reject_if_dropped(&results, |i| format!("events[{i}]"))?;
     }
-    let mut keys: HashMap<Pid, SealingKey> = HashMap::new();
-    let mut rows = Vec::with_capacity(admitted.len());
-    for (_, event) in admitted {
-        if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry(event.pid) {
-            slot.insert(state.store().ensure_subject_key(state.keyring(), event.pid, now).await?);
+    let mut owners: Vec<Pid> = admitted.iter().map(|e| e.pid).collect();
+    owners.sort();
+    owners.dedup();
+    let mut keys = state.store().subject_keys(state.keyring(), &owners).await?;
+    for pid in owners {
+        if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry(pid) {
+            slot.insert(state.store().ensure_subject_key(state.keyring(), pid, now).await?);
         }
-        rows.push(seal_event(&keys[&event.pid], event));
     }
+    let rows: Vec<NewEvent> = admitted.into_iter().map(|event| seal_event(&keys[&event.pid], event)).collect();
     state.store().insert_events(&rows).await?;
     Ok(results)
+}
+
+/// Reads one event of a batch: its subject's pid, its time, its fields; or why it fails.
+fn parse_event(state: &AppState, raw: Value, now: i64) -> Result<(Pid, i64, EventIn), IngestResult> {
+    let event: EventIn = serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        IngestResult::rejected(if path == "." { "event" } else { &path }, DropReason::InvalidValue)
+    })?;
+    let subject =
+        SubjectId::parse(&event.subject).map_err(|_| IngestResult::rejected("subject", DropReason::InvalidValue))?;
+    let at = match &event.at {
+        None => now,
+        Some(text) => parse_rfc3339(text).ok_or_else(|| IngestResult::rejected("at", DropReason::InvalidValue))?,
+    };
+    Ok((state.pseudonyms().pid(subject.expose()), at, event))
 }
 
 /// Gates, seals and stores a trait update of one subject.
@@ -291,8 +298,7 @@ pub async fn purpose_data(
     event_limit: i64,
 ) -> Result<(Vec<String>, HeldData), ApiError> {
     let rules = consent_rules(state.store(), pid).await?;
-    let allowed: Vec<String> =
-        notice.gate().readable_fields(purpose, &rules).into_iter().map(str::to_string).collect();
+    let allowed: Vec<String> = notice.gate().readable_fields(purpose, &rules).into_iter().map(str::to_string).collect();
     let mut held = HeldData { traits: BTreeMap::new(), events: Vec::new() };
     if allowed.is_empty() {
         return Ok((allowed, held));

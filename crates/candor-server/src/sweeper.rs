@@ -1,7 +1,8 @@
 //! The sweeper: deletes data whose purposes all lost their basis (withdrawal, objection, a
 //! field removed from the catalog) and data past its retention, and finishes erasures by
-//! deleting the unreadable rows of erased subjects. Runs every 30 s in the server (so
-//! withdrawn data goes within a minute) and once with `candor sweep`.
+//! deleting the unreadable rows of erased subjects. Runs every `sweep_interval_secs`
+//! (30 s by default, at most 60, so withdrawn data goes within a minute) in the server and
+//! once with `candor sweep`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -18,8 +19,6 @@ use crate::notice_cache::CurrentNotice;
 use crate::state::AppState;
 use crate::subject_data::consent_rules;
 
-/// How often the server sweeps.
-pub const INTERVAL: Duration = Duration::from_secs(30);
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// Consent changes are re-read over this window, so a ledger row committed late (its
 /// time is taken before its commit) is never skipped.
@@ -43,8 +42,9 @@ pub struct SweepReport {
 
 /// Sweeps forever.
 pub async fn run(state: AppState) {
+    let interval = Duration::from_secs(state.settings().sweep_interval_secs);
     loop {
-        tokio::time::sleep(INTERVAL).await;
+        tokio::time::sleep(interval).await;
         let Ok(notice) = state.notice() else { continue };
         match sweep_once(state.store(), state.keyring(), &notice).await {
             Ok(report) if report != SweepReport { subjects_checked: report.subjects_checked, ..Default::default() } => {
@@ -126,9 +126,8 @@ async fn sweep_retention(
 ) -> Result<(), StoreError> {
     let catalog = &notice.catalog;
     // A field the catalog no longer declares has no retention left.
-    let retention_ms = |field: &str| {
-        catalog.field(field).map_or(0, |f| i64::from(f.effective_retention_days(catalog)) * DAY_MS)
-    };
+    let retention_ms =
+        |field: &str| catalog.field(field).map_or(0, |f| i64::from(f.effective_retention_days(catalog)) * DAY_MS);
     for field in store.trait_fields().await? {
         report.traits_deleted += store.delete_expired_traits(&field, now - retention_ms(&field)).await?;
     }

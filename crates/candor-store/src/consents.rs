@@ -82,6 +82,8 @@ pub struct PreparedConsent {
     pub at: i64,
     /// The audit entry.
     pub audit: NewAuditEntry,
+    /// Webhooks announcing the change to processors (written in the same transaction).
+    pub deliveries: Vec<crate::outbox::NewDelivery>,
 }
 
 /// The newest row per purpose, by time then id (UUIDv7 ids are time-ordered).
@@ -298,6 +300,12 @@ impl Store {
         Ok(snapshot)
     }
 
+    /// The ledgers of several subjects at once (with proofs), by subject: what ingestion
+    /// needs for a batch of events in one query instead of one per subject.
+    pub async fn consent_histories(&self, pids: &[Pid]) -> Result<HashMap<Pid, Vec<ConsentRecord>>> {
+        Ok(on_pool!(self, pool => load_histories!(pool, pids)))
+    }
+
     /// The subject's ledger without proofs, in no particular order: what current-state
     /// reads need, at a fraction of the bytes.
     pub async fn consent_states(&self, pid: Pid) -> Result<Vec<ConsentRecord>> {
@@ -385,6 +393,7 @@ impl Store {
             let mut records = Vec::new();
             let mut receipts = Vec::new();
             let mut audit = Vec::with_capacity(requests.len());
+            let mut deliveries = Vec::new();
             for ((request, target), slot) in requests.iter().zip(&targets).zip(slots) {
                 match slot.expect("every request is prepared") {
                     Err(rejected) => outcomes.push(Err(rejected)),
@@ -393,6 +402,7 @@ impl Store {
                         records.extend(prepared.rows.into_iter().map(|r| (*target, r)));
                         receipts.push((*target, prepared.receipt_id, prepared.at, prepared.receipt_jws));
                         audit.push(prepared.audit);
+                        deliveries.extend(prepared.deliveries);
                         outcomes.push(Ok(value));
                     }
                 }
@@ -452,6 +462,11 @@ impl Store {
                 q.push_values(chunk, |mut b, (pid, id, at, jws)| {
                     b.push_bind(&pid.0[..]).push_bind(id).push_bind(*at).push_bind(jws);
                 });
+            }
+            for chunk in deliveries.chunks(CHUNK) {
+                next(&mut calls);
+                let q = calls.last_mut().expect("builder");
+                crate::outbox::push_outbox!(q, chunk);
             }
             for chunk in chained.chunks(CHUNK) {
                 next(&mut calls);

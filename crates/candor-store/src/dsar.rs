@@ -60,7 +60,9 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM dsar_requests WHERE ($1 IS NULL OR status = $1) ORDER BY created_at DESC, id DESC LIMIT $2"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(status).bind(limit).fetch_all(pool).await?))
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(status).bind(limit).fetch_all(pool).await?),
+        )
     }
 
     /// The requests about one subject, newest first.

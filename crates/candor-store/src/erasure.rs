@@ -181,7 +181,12 @@ impl Store {
 
     /// Re-wraps every bucket key (and so, transitively, every subject key) under a new
     /// master key, without touching any sealed data. Returns the new key's id.
-    pub async fn rotate_master(&self, keyring: &Keyring, chain: &AuditChain<'_>, audit: NewAuditEntry) -> Result<String> {
+    pub async fn rotate_master(
+        &self,
+        keyring: &Keyring,
+        chain: &AuditChain<'_>,
+        audit: NewAuditEntry,
+    ) -> Result<String> {
         if !keyring.can_rotate_master() {
             return Err(StoreError::Conflict(
                 "the master key comes from CANDOR_MASTER_KEY; set a new value there instead".into(),
@@ -220,11 +225,7 @@ impl Store {
         let Some(staged) = masters.get(1).map(|k| SealingKey::from_bytes(k)) else { return Ok(()) };
         let (used,): (i64,) = on_pool!(self, pool => sqlx::query_as(
             "SELECT COUNT(*) FROM key_buckets WHERE master_kid = $1").bind(staged.kid()).fetch_one(pool).await?);
-        if used > 0 {
-            self.finish_rotation(keyring, staged)
-        } else {
-            discard_staged(keyring)
-        }
+        if used > 0 { self.finish_rotation(keyring, staged) } else { discard_staged(keyring) }
     }
 
     fn finish_rotation(&self, keyring: &Keyring, new_master: SealingKey) -> Result<()> {

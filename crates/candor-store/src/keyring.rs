@@ -114,6 +114,31 @@ impl Store {
         Ok(Some(key))
     }
 
+    /// The data keys of several subjects at once (those that have one).
+    pub async fn subject_keys(&self, keyring: &Keyring, pids: &[Pid]) -> Result<HashMap<Pid, SealingKey>> {
+        let mut keys = HashMap::new();
+        for chunk in pids.chunks(500) {
+            let rows: Vec<(Vec<u8>, String, Vec<u8>)> = on_pool!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new("SELECT pid, bucket_kid, wrapped FROM subject_keys WHERE pid IN (");
+                let mut list = q.separated(", ");
+                for pid in chunk {
+                    list.push_bind(&pid.0[..]);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await?
+            });
+            for (pid, bucket_kid, wrapped) in rows {
+                let pid = Pid::from_slice(&pid).ok_or_else(|| StoreError::Corrupt("pid length".into()))?;
+                let bucket = self.bucket_key(keyring, bucket_of(&pid), &bucket_kid).await?;
+                let key = bucket
+                    .unwrap_key(&subject_aad(&pid), &wrapped)
+                    .map_err(|_| StoreError::Corrupt("a subject key does not unwrap".into()))?;
+                keys.insert(pid, key);
+            }
+        }
+        Ok(keys)
+    }
+
     /// The subject's data key, creating the subject (as a known subject) and its key if
     /// needed. Each creation commits on its own, before any data sealed with the key.
     pub async fn ensure_subject_key(&self, keyring: &Keyring, pid: Pid, now_ms: i64) -> Result<SealingKey> {

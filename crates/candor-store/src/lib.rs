@@ -29,8 +29,8 @@ pub use dsar::DsarRow;
 pub use erasure::{ErasureCounts, ErasureRecord};
 pub use keyring::Keyring;
 pub use keys::ApiKeyRow;
-pub use outbox::{Delivery, NewDelivery};
 pub use notices::{NewNotice, StoredNotice};
+pub use outbox::{Delivery, NewDelivery};
 pub use sessions::SessionRow;
 
 /// What went wrong in the store.

@@ -32,6 +32,8 @@ pub struct NewNotice<'a> {
     pub notice_sha256: &'a str,
     /// JSON list of materially changed purposes.
     pub material_json: &'a str,
+    /// Processors to tell (a `notice.published` webhook each).
+    pub processors: Vec<String>,
     /// Publication time (Unix ms).
     pub published_at: i64,
 }
@@ -92,6 +94,34 @@ impl Store {
             let mut audit = audit;
             audit.detail = serde_json::json!({"version": version, "material": serde_json::from_str::<serde_json::Value>(notice.material_json).unwrap_or_default()}).to_string();
             append_audit!(self, tx, chain, vec![audit]);
+            if !notice.processors.is_empty() {
+                let material: Vec<String> = serde_json::from_str(notice.material_json).unwrap_or_default();
+                let mut asked_again = 0i64;
+                if !material.is_empty() {
+                    // Subjects whose newest choice for a materially changed purpose is a grant.
+                    let mut q = sqlx::QueryBuilder::new(
+                        "SELECT COUNT(DISTINCT pid) FROM (SELECT pid, state, ROW_NUMBER() OVER \
+                         (PARTITION BY pid, purpose ORDER BY at DESC, id DESC) AS rn FROM consent_records WHERE purpose IN (");
+                    let mut list = q.separated(", ");
+                    for p in &material {
+                        list.push_bind(p.as_str());
+                    }
+                    q.push(")) newest WHERE rn = 1 AND state = 'granted'");
+                    let (n,): (i64,) = q.build_query_as().fetch_one(&mut *tx).await?;
+                    asked_again = n;
+                }
+                let payload = serde_json::json!({"version": version, "material": material, "subjects_to_ask_again": asked_again}).to_string();
+                let rows: Vec<crate::outbox::NewDelivery> = notice.processors.iter().map(|p| crate::outbox::NewDelivery {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    processor: p.clone(),
+                    kind: "notice.published".into(),
+                    payload: payload.clone(),
+                    sealed_subject: None,
+                    dsar_id: None,
+                    created_at: notice.published_at,
+                }).collect();
+                crate::outbox::enqueue_in!(tx, &rows);
+            }
             if self.backend() == crate::Backend::Postgres {
                 sqlx::query("SELECT pg_notify('candor_notice', $1)").bind(version.to_string()).execute(&mut *tx).await?;
             }

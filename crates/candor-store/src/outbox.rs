@@ -52,7 +52,9 @@ pub struct Delivery {
 /// Adds one `INSERT INTO outbox` statement for `$rows` (non-empty) to the builder `$q`.
 macro_rules! push_outbox {
     ($q:expr, $rows:expr) => {{
-        $q.push("INSERT INTO outbox (id, processor, kind, payload, sealed_subject, dsar_id, created_at, next_attempt_at) ");
+        $q.push(
+            "INSERT INTO outbox (id, processor, kind, payload, sealed_subject, dsar_id, created_at, next_attempt_at) ",
+        );
         $q.push_values($rows, |mut b, d: &$crate::outbox::NewDelivery| {
             b.push_bind(&d.id)
                 .push_bind(&d.processor)
@@ -80,8 +82,7 @@ macro_rules! enqueue_in {
 }
 pub(crate) use enqueue_in;
 
-const COLUMNS: &str =
-    "id, processor, kind, payload, sealed_subject, dsar_id, created_at, attempts, next_attempt_at, delivered_at, last_error";
+const COLUMNS: &str = "id, processor, kind, payload, sealed_subject, dsar_id, created_at, attempts, next_attempt_at, delivered_at, last_error";
 
 impl Store {
     /// Webhooks due for an attempt, oldest first.
@@ -90,7 +91,9 @@ impl Store {
             "SELECT {COLUMNS} FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
              ORDER BY next_attempt_at, created_at LIMIT $2"
         );
-        Ok(on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_ms).bind(limit).fetch_all(pool).await?))
+        Ok(
+            on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_ms).bind(limit).fetch_all(pool).await?),
+        )
     }
 
     /// The webhooks of one DSAR.

@@ -231,7 +231,12 @@ fn arb_world() -> impl Strategy<Value = World> {
         let event = prop::sample::select(vec!["ev".to_string(), "other".to_string()]);
         (Just(catalog), event_fields, latest, covered, property_names, values, event).prop_map(
             move |(mut catalog, event_fields, latest, covered, names, values, event)| {
-                catalog.events.push(EventType { name: "ev".into(), fields: event_fields, item_field: None, weight: 1.0 });
+                catalog.events.push(EventType {
+                    name: "ev".into(),
+                    fields: event_fields,
+                    item_field: None,
+                    weight: 1.0,
+                });
                 let mut coverage = Coverage::default();
                 let mut bit = covered.into_iter();
                 for version in 1..4 {
@@ -282,8 +287,7 @@ fn allowed(world: &World, event: &str, field: &str, value: &Value) -> bool {
             LegalBasis::Contract | LegalBasis::LegalObligation => true,
             LegalBasis::LegitimateInterest => latest.is_none_or(|r| r.state != ConsentState::Objected),
             LegalBasis::Consent => latest.is_some_and(|r| {
-                r.state == ConsentState::Granted
-                    && world.coverage.versions[&r.notice_version][&p.id].contains(field)
+                r.state == ConsentState::Granted && world.coverage.versions[&r.notice_version][&p.id].contains(field)
             }),
         }
     })

@@ -49,9 +49,7 @@ pub async fn export(cli: &Cli, raw: &str, format: &str, output: Option<&PathBuf>
 pub async fn erase(cli: &Cli, raw: &str) -> anyhow::Result<ExitCode> {
     let state = state(cli).await?;
     let (subject, pid) = subject(&state, raw).await?;
-    let out = dsar::erase(&state, &subject, pid, "cli", None)
-        .await?
-        .context("unknown subject")?;
+    let out = dsar::erase(&state, &subject, pid, "cli", None).await?.context("unknown subject")?;
     println!("{}", serde_json::to_string_pretty(&serde_json::json!(out))?);
     state.store().close().await;
     Ok(ExitCode::SUCCESS)

@@ -70,6 +70,7 @@ async fn load_customers(instance: &Instance, n: usize) -> anyhow::Result<()> {
             actor: "demo".into(),
             user_agent: widget.then(|| "Mozilla/5.0 (demo)".to_string()),
             page: widget.then(|| "https://shop.acme.example/".to_string()),
+            sealed_subject: None,
         }
     });
     let results: Vec<_> = futures::stream::iter(jobs)

@@ -110,6 +110,21 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_on(dir, backend, database_url, pg).await
 }
 
+/// Starts a fresh instance with extra `[server]` settings (TOML lines) in its candor.toml.
+pub async fn spawn_app_with(backend: Backend, server: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let pg = match backend {
+        Backend::Sqlite => None,
+        Backend::Postgres => Some(PgDatabase::create().await),
+    };
+    let database_url = pg.as_ref().map(|p| p.url.clone());
+    instance::init(dir.path(), FlagOverrides { listen: None, database_url: database_url.clone() }).await.unwrap();
+    let catalog = dir.path().join("candor.toml");
+    let text = std::fs::read_to_string(&catalog).unwrap();
+    std::fs::write(&catalog, format!("{text}\n[server]\n{server}\n")).unwrap();
+    spawn_on(dir, backend, database_url, pg).await
+}
+
 /// Starts a server on an existing instance folder.
 pub async fn spawn_on(dir: TempDir, backend: Backend, database_url: Option<String>, pg: Option<PgDatabase>) -> TestApp {
     let settings = Settings::load(
@@ -226,6 +241,41 @@ impl TestApp {
         Reply::read(r.send().await.unwrap()).await
     }
 
+    pub async fn put(&self, path: &str, key: Option<&str>, body: &Value) -> Reply {
+        let mut r = self.client.put(self.url(path)).json(body);
+        if let Some(key) = key {
+            r = r.bearer_auth(key);
+        }
+        Reply::read(r.send().await.unwrap()).await
+    }
+
+    pub async fn delete(&self, path: &str, key: Option<&str>) -> Reply {
+        let mut r = self.client.delete(self.url(path));
+        if let Some(key) = key {
+            r = r.bearer_auth(key);
+        }
+        Reply::read(r.send().await.unwrap()).await
+    }
+
+    /// A new API key with these scopes.
+    pub async fn key(&self, scopes: &[&str]) -> String {
+        create_key(&self.store, &self.signer, scopes).await
+    }
+
+    /// Sends events with the admin key; asserts 200 and returns the results.
+    pub async fn events(&self, events: Value) -> Vec<Value> {
+        let r = self.post("/v1/events", Some(&self.admin_key), &serde_json::json!({ "events": events })).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["results"].as_array().unwrap().clone()
+    }
+
+    /// Runs one sweep through the CLI; returns its report.
+    pub fn sweep(&self) -> Value {
+        let out = self.cli(&["sweep"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    }
+
     /// The current notice version.
     pub async fn notice_version(&self) -> i64 {
         self.get("/v1/notice", None).await.body["version"].as_i64().unwrap()
@@ -289,6 +339,50 @@ pub fn catalog_with(edit: impl FnOnce(String) -> String) -> String {
 }
 
 impl TestApp {
+    /// Where in the database `needle` appears as plain bytes: SQLite's files (main file,
+    /// WAL, shared memory) or, on PostgreSQL, the text form of every row of every table.
+    /// Asserts that something was scanned, so an empty answer means "nowhere".
+    pub async fn find_in_database(&self, needle: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        match self.backend {
+            Backend::Sqlite => {
+                let mut scanned = 0;
+                for entry in std::fs::read_dir(self.dir.path()).unwrap() {
+                    let path = entry.unwrap().path();
+                    let name = path.file_name().unwrap().to_string_lossy().to_string();
+                    if name.starts_with("candor.db") {
+                        let bytes = std::fs::read(&path).unwrap();
+                        scanned += bytes.len();
+                        if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                            found.push(name);
+                        }
+                    }
+                }
+                assert!(scanned > 0, "the database files were found and scanned");
+            }
+            Backend::Postgres => {
+                let pool = sqlx::PgPool::connect(self.database_url.as_deref().unwrap()).await.unwrap();
+                let tables: Vec<(String,)> = sqlx::query_as(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                )
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                assert!(tables.len() >= 8);
+                for (table,) in tables {
+                    let sql = format!("SELECT count(*) FROM \"{table}\" t WHERE t::text LIKE '%' || $1 || '%'");
+                    let (n,): (i64,) =
+                        sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(needle).fetch_one(&pool).await.unwrap();
+                    if n > 0 {
+                        found.push(table);
+                    }
+                }
+                pool.close().await;
+            }
+        }
+        found
+    }
+
     /// Runs raw SQL on the app's database, as someone with file or server access could.
     pub async fn raw_sql(&self, statements: &[&str]) -> Result<(), sqlx::Error> {
         match self.backend {

@@ -259,6 +259,7 @@ async fn record(
         actor,
         user_agent: header_text(header::USER_AGENT).map(|ua| truncated(&ua, MAX_USER_AGENT)),
         page: input.page.or_else(|| header_text(header::REFERER)).map(|p| truncated(&p, MAX_PAGE)),
+        sealed_subject: input.subject.as_deref().map(|s| crate::delivery::seal_subject(state.outbox_key(), s)),
     };
     let outcome = state.writer().submit(job).await?;
     Ok((
