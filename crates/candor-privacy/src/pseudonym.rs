@@ -30,7 +30,7 @@ impl std::fmt::Debug for Pid {
 /// Computes pids with the instance's pseudonym key.
 #[derive(Clone)]
 pub struct Pseudonymizer {
-    key: Zeroizing<[u8; 32]>,
+    pub(crate) key: Zeroizing<[u8; 32]>,
 }
 
 impl Pseudonymizer {
