@@ -7,6 +7,7 @@ mod audit;
 mod consents;
 mod keys;
 pub mod notices;
+mod panel;
 mod sessions;
 
 use std::str::FromStr;
@@ -21,6 +22,7 @@ pub use consents::{
 };
 pub use keys::ApiKeyRow;
 pub use notices::{NewNotice, StoredNotice};
+pub use panel::PanelSession;
 pub use sessions::SessionRow;
 
 /// What went wrong in the store.
