@@ -13,6 +13,7 @@ pub mod config;
 pub mod consent_writer;
 pub mod error;
 pub mod http;
+pub mod i18n;
 pub mod instance;
 pub mod key_cache;
 pub mod notice_cache;

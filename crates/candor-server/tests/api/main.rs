@@ -9,5 +9,7 @@ mod consents;
 mod errors;
 mod keys;
 mod notice;
+mod pages;
+mod panel;
 mod receipts;
 mod storage;
