@@ -104,6 +104,15 @@ pub struct Ui {
     pub benefits_label: &'static str,
     pub gpc_note: &'static str,
     pub pii_note: &'static str,
+    pub kept_short: &'static str,
+    pub badge_consent: &'static str,
+    pub badge_objectable: &'static str,
+    pub eyebrow_notice: &'static str,
+    pub eyebrow_panel: &'static str,
+    pub switch_on: &'static str,
+    pub switch_off: &'static str,
+    pub data_short: &'static str,
+    pub recipients_short: &'static str,
     pub choices_heading: &'static str,
     pub choices_text: &'static str,
     pub choices_panel: &'static str,
@@ -156,7 +165,6 @@ pub struct Ui {
     pub col_purpose: &'static str,
     pub col_choice: &'static str,
     pub col_where: &'static str,
-    pub col_how: &'static str,
     pub col_version: &'static str,
     pub sign_out: &'static str,
     pub session_note: &'static str,
@@ -209,6 +217,15 @@ static EN: Ui = Ui {
     benefits_label: "What you get in return",
     gpc_note: "If your browser sends a Global Privacy Control signal, we treat it as a “no” for this purpose.",
     pii_note: "identifies you",
+    kept_short: "kept for",
+    badge_consent: "Only with your consent",
+    badge_objectable: "On unless you object",
+    eyebrow_notice: "Privacy notice",
+    eyebrow_panel: "Privacy control panel",
+    switch_on: "On",
+    switch_off: "Off",
+    data_short: "Data",
+    recipients_short: "Shared with",
     choices_heading: "How to change your choices",
     choices_text: "You can say yes or no to each purpose that needs your consent, and change your mind at any time: use the privacy settings on our website (the cookie banner’s “Choose” button), or open your privacy control panel from your account. Withdrawing is as easy as agreeing, and takes effect at once.",
     choices_panel: "In your control panel you also see what changed since you last agreed, the benefits you unlocked and every change you made.",
@@ -260,9 +277,8 @@ static EN: Ui = Ui {
     col_when: "When",
     col_purpose: "Purpose",
     col_choice: "Choice",
-    col_where: "Where",
-    col_how: "How",
-    col_version: "Notice version",
+    col_where: "Where and how",
+    col_version: "Version",
     sign_out: "Sign out",
     session_note: "For your security this page signs you out automatically after an hour.",
     signed_out_title: "You are signed out",
@@ -314,6 +330,15 @@ static DE: Ui = Ui {
     benefits_label: "Was Sie dafür bekommen",
     gpc_note: "Sendet Ihr Browser ein Global-Privacy-Control-Signal, werten wir es für diesen Zweck als „Nein“.",
     pii_note: "identifiziert Sie",
+    kept_short: "gespeichert für",
+    badge_consent: "Nur mit Ihrer Einwilligung",
+    badge_objectable: "Aktiv, außer Sie widersprechen",
+    eyebrow_notice: "Datenschutzhinweise",
+    eyebrow_panel: "Datenschutz-Bereich",
+    switch_on: "An",
+    switch_off: "Aus",
+    data_short: "Daten",
+    recipients_short: "Weitergegeben an",
     choices_heading: "So ändern Sie Ihre Entscheidungen",
     choices_text: "Sie können zu jedem Zweck, der Ihre Einwilligung braucht, Ja oder Nein sagen und Ihre Meinung jederzeit ändern: über die Datenschutzeinstellungen auf unserer Website (Schaltfläche „Auswählen“ im Cookie-Banner) oder in Ihrem Datenschutz-Bereich, den Sie aus Ihrem Kundenkonto öffnen. Widerrufen ist so einfach wie Zustimmen und wirkt sofort.",
     choices_panel: "In Ihrem Datenschutz-Bereich sehen Sie außerdem, was sich seit Ihrer letzten Zustimmung geändert hat, welche Vorteile Sie freigeschaltet haben und jede Ihrer Änderungen.",
@@ -365,9 +390,8 @@ static DE: Ui = Ui {
     col_when: "Wann",
     col_purpose: "Zweck",
     col_choice: "Entscheidung",
-    col_where: "Wo",
-    col_how: "Wie",
-    col_version: "Version der Hinweise",
+    col_where: "Wo und wie",
+    col_version: "Version",
     sign_out: "Abmelden",
     session_note: "Zu Ihrer Sicherheit meldet Sie diese Seite nach einer Stunde automatisch ab.",
     signed_out_title: "Sie sind abgemeldet",
@@ -476,12 +500,12 @@ pub fn source(lang: Lang, source: &str) -> String {
 /// How a choice was expressed (`checkbox`, `gpc`, `api`).
 pub fn method(lang: Lang, method: &str) -> String {
     let word = match (lang, method) {
-        (Lang::En, "checkbox") => "You ticked or unticked a box",
-        (Lang::En, "gpc") => "Your browser’s Global Privacy Control signal",
-        (Lang::En, "api") => "Recorded by the shop",
-        (Lang::De, "checkbox") => "Sie haben ein Kästchen an- oder abgewählt",
+        (Lang::En, "checkbox") => "you set a switch or box",
+        (Lang::En, "gpc") => "your browser’s Global Privacy Control signal",
+        (Lang::En, "api") => "sent by the shop’s systems",
+        (Lang::De, "checkbox") => "Sie haben einen Schalter gesetzt",
         (Lang::De, "gpc") => "Global-Privacy-Control-Signal Ihres Browsers",
-        (Lang::De, "api") => "Vom Shop erfasst",
+        (Lang::De, "api") => "von den Systemen des Shops übermittelt",
         _ => return method.to_string(),
     };
     word.to_string()
@@ -615,10 +639,10 @@ pub fn date(lang: Lang, ms: i64) -> String {
     }
 }
 
-/// A date and time ("4 May 2026, 14:03 UTC").
-pub fn date_time(lang: Lang, ms: i64) -> String {
+/// A time of day ("14:03 UTC").
+pub fn time_of_day(ms: i64) -> String {
     let t = datetime(ms);
-    format!("{}, {:02}:{:02} UTC", date(lang, ms), t.hour(), t.minute())
+    format!("{:02}:{:02} UTC", t.hour(), t.minute())
 }
 
 /// Sentences describing one purpose's change between two notices, built from the
@@ -835,6 +859,6 @@ mod tests {
         assert_eq!(days(Lang::En, 30), "30 days");
         assert_eq!(date(Lang::En, 1_764_000_000_123), "24 November 2025");
         assert_eq!(date(Lang::De, 1_764_000_000_123), "24. November 2025");
-        assert_eq!(date_time(Lang::De, 1_764_000_000_123), "24. November 2025, 16:00 UTC");
+        assert_eq!(time_of_day(1_764_000_000_123), "16:00 UTC");
     }
 }

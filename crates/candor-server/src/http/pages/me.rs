@@ -35,7 +35,7 @@ use super::{Chrome, MessagePage, PageContext, PageError, PageErrorKind, html, la
 use crate::clock::now_ms;
 use crate::consent_writer::{effective_states, rules_view};
 use crate::http::api::consents::{ChoiceRequest, record_choices};
-use crate::i18n;
+use crate::i18n::{self, Lang};
 use crate::instance::audit_entry;
 use crate::notice_cache::CurrentNotice;
 use crate::state::AppState;
@@ -170,6 +170,8 @@ pub struct ChoiceView {
     pub optional: bool,
     /// Whether the purpose awaits a fresh consent.
     pub needs_reconsent: bool,
+    /// What the switch means, how long data is kept, which data, who receives it.
+    pub details: String,
 }
 
 /// A purpose to agree to again, with what changed.
@@ -198,8 +200,10 @@ pub struct BenefitView {
 
 /// One consent change in the activity feed.
 pub struct ActivityView {
-    /// When.
-    pub when: String,
+    /// The day.
+    pub date: String,
+    /// The time of day.
+    pub time: String,
     /// The purpose's title.
     pub purpose: String,
     /// The choice, in words.
@@ -270,14 +274,18 @@ async fn render_panel(
     let choices = notice
         .purposes
         .iter()
-        .map(|p| ChoiceView {
-            purpose: purpose_view(lang, notice, p),
-            on: match p.legal_basis {
-                LegalBasis::Consent => granted(&p.id),
-                _ => states.get(&p.id).is_none_or(|s| s != ConsentState::Objected.as_str()),
-            },
-            optional: !p.legal_basis.always_on(),
-            needs_reconsent: needs.contains(&p.id),
+        .map(|p| {
+            let purpose = purpose_view(lang, notice, p);
+            ChoiceView {
+                on: match p.legal_basis {
+                    LegalBasis::Consent => granted(&p.id),
+                    _ => states.get(&p.id).is_none_or(|s| s != ConsentState::Objected.as_str()),
+                },
+                optional: !p.legal_basis.always_on(),
+                needs_reconsent: needs.contains(&p.id),
+                details: choice_details(lang, &purpose),
+                purpose,
+            }
         })
         .collect();
 
@@ -315,7 +323,8 @@ async fn render_panel(
         .iter()
         .rev()
         .map(|r| ActivityView {
-            when: i18n::date_time(lang, r.at),
+            date: i18n::date(lang, r.at),
+            time: i18n::time_of_day(r.at),
             purpose: title_of(&r.purpose).unwrap_or_else(|| r.purpose.clone()),
             state: ConsentState::parse(&r.state).map(|s| i18n::consent_state(lang, s)).unwrap_or("—"),
             source: i18n::source(lang, &r.source),
@@ -348,6 +357,26 @@ async fn render_panel(
         activity,
         privacy_href: format!("/privacy{}", ctx.lang_query(true)),
     }))
+}
+
+/// The small print under a switch, as sentences: what the switch means, how long data is
+/// kept, which data, who receives it.
+fn choice_details(lang: Lang, p: &PurposeView) -> String {
+    let t = lang.ui();
+    let explain = match p.choice {
+        "consent" => t.consent_explained,
+        "objectable" => t.objectable_explained,
+        _ => t.always_on_explained,
+    };
+    let mut parts = vec![explain.to_string(), format!("{}: {}", t.kept_label, p.retention)];
+    let categories: Vec<&str> = p.fields.iter().map(|f| f.category.as_str()).collect();
+    if !categories.is_empty() {
+        parts.push(format!("{}: {}", t.data_short, categories.join(", ")));
+    }
+    if !p.recipients.is_empty() {
+        parts.push(format!("{}: {}", t.recipients_short, p.recipients.join(", ")));
+    }
+    parts.iter().map(|part| format!("{}.", part.trim_end_matches('.'))).collect::<Vec<_>>().join(" ")
 }
 
 /// For each purpose awaiting a fresh consent, what changed since the notice version the
@@ -535,7 +564,6 @@ pub fn router() -> Router<AppState> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::i18n::Lang;
 
     #[test]
     fn the_panel_cookie_is_found_among_others_and_bounded() {

@@ -16,14 +16,11 @@ use crate::state::AppState;
 
 /// One datum collected for a purpose.
 pub struct FieldView {
-    /// Its name, as the catalog spells it.
-    pub name: String,
-    /// Its category in plain words.
+    /// Its category in plain words (what people recognise).
     pub category: String,
-    /// Whether it identifies the person on its own.
-    pub pii: bool,
-    /// Its own retention, when it differs from the purpose's.
-    pub retention: Option<String>,
+    /// Its name, whether it identifies the person, and its own retention when that differs
+    /// from the purpose's.
+    pub note: String,
 }
 
 /// One purpose as the notice explains it.
@@ -40,6 +37,8 @@ pub struct PurposeView {
     pub basis_text: &'static str,
     /// `consent`, `always` or `objectable`: which badge it gets.
     pub choice: &'static str,
+    /// The badge's words.
+    pub badge: &'static str,
     /// How long its data is kept, in words.
     pub retention: String,
     /// The data it uses.
@@ -64,22 +63,33 @@ pub fn choice_kind(basis: LegalBasis) -> &'static str {
 /// A purpose of `notice` explained in `lang`.
 pub fn purpose_view(lang: Lang, notice: &Notice, p: &NoticePurpose) -> PurposeView {
     let (basis, basis_text) = i18n::legal_basis(lang, p.legal_basis);
+    let t = lang.ui();
+    let choice = choice_kind(p.legal_basis);
     PurposeView {
         id: p.id.clone(),
         title: p.title.get(lang.code()).to_string(),
         description: p.description.get(lang.code()).to_string(),
         basis,
         basis_text,
-        choice: choice_kind(p.legal_basis),
+        choice,
+        badge: match choice {
+            "consent" => t.badge_consent,
+            "objectable" => t.badge_objectable,
+            _ => t.always_on,
+        },
         retention: i18n::days(lang, p.retention_days),
         fields: p
             .fields
             .iter()
-            .map(|f| FieldView {
-                name: f.name.replace('_', " "),
-                category: i18n::category(lang, &f.category),
-                pii: f.pii,
-                retention: (f.retention_days != p.retention_days).then(|| i18n::days(lang, f.retention_days)),
+            .map(|f| {
+                let mut note = vec![f.name.replace('_', " ")];
+                if f.pii {
+                    note.push(t.pii_note.to_string());
+                }
+                if f.retention_days != p.retention_days {
+                    note.push(format!("{} {}", t.kept_short, i18n::days(lang, f.retention_days)));
+                }
+                FieldView { category: i18n::category(lang, &f.category), note: note.join(" · ") }
             })
             .collect(),
         recipients: p
