@@ -165,9 +165,12 @@ async fn a_session_link_works_once_and_then_shows_no_data(backend: Backend) {
     let app = spawn_app(backend).await;
     app.consent("alice", json!({"newsletter": true})).await;
     let url = link(&app, "alice").await;
+    let probe = browser().head(&url).send().await.unwrap();
+    assert_eq!(probe.status(), 303, "a HEAD probe (link checkers) opens nothing…");
+    assert!(probe.headers().get("set-cookie").is_none());
     let first = browser();
     let r = first.get(&url).send().await.unwrap();
-    assert_eq!(r.status(), 303);
+    assert_eq!(r.status(), 303, "…and does not use up the link");
     let r = first.get(app.url("/me")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();

@@ -16,7 +16,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{self, HeaderMap, HeaderValue};
-use axum::http::{StatusCode, Uri};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use base64::Engine;
@@ -107,9 +107,18 @@ fn see_other(location: &str, cookie: Option<HeaderValue>) -> Response {
 }
 
 /// `GET /me`: exchanges a session link's token, or shows the panel of the session.
-async fn panel(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, PageError> {
+async fn panel(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, PageError> {
     let ctx = PageContext::new(&state, &headers, lang_param(&uri).as_deref());
     if let Some(token) = query_param(&uri, "token") {
+        // Link checkers probe with HEAD; only a real visit may use up the single-use token.
+        if method == Method::HEAD {
+            return Ok(see_other(&format!("/me{}", ctx.lang_query(true)), None));
+        }
         return exchange(&state, &ctx, &token).await;
     }
     let Some(session) = session(&state, &ctx, &headers).await? else {
