@@ -17,14 +17,6 @@ pub fn unlocked<'a>(catalog: &'a Catalog, latest: &HashMap<String, LatestRecord>
         .collect()
 }
 
-/// A discount code from a keyed digest of (subject, benefit): `WELCOME10-7KQ3-P9XM`. The
-/// same subject always gets the same code, and codes cannot be guessed without the key.
-pub fn discount_code(benefit_id: &str, digest: &[u8; 32]) -> String {
-    const ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
-    let chars: String = digest.iter().take(8).map(|b| ALPHABET[usize::from(b % 32)] as char).collect();
-    format!("{}-{}-{}", benefit_id.to_ascii_uppercase().replace('_', ""), &chars[..4], &chars[4..])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,13 +33,5 @@ mod tests {
         assert!(unlocked(&catalog, &latest).is_empty());
         latest.insert("newsletter".to_string(), record(ConsentState::Granted));
         assert_eq!(unlocked(&catalog, &latest)[0].id, "welcome10");
-    }
-
-    #[test]
-    fn codes_are_stable_and_shaped() {
-        let code = discount_code("welcome10", &[7; 32]);
-        assert_eq!(code, discount_code("welcome10", &[7; 32]));
-        assert_ne!(code, discount_code("welcome10", &[8; 32]));
-        assert!(code.starts_with("WELCOME10-") && code.len() == "WELCOME10-XXXX-XXXX".len(), "{code}");
     }
 }

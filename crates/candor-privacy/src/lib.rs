@@ -5,6 +5,7 @@
 
 pub mod apikey;
 pub mod audit;
+pub mod benefit_code;
 pub mod keys;
 pub mod password;
 pub mod pseudonym;
@@ -13,6 +14,7 @@ pub mod sealing;
 
 pub use apikey::{ApiKeySecret, ParsedApiKey};
 pub use audit::{AuditChain, AuditEntry, AuditHead, ChainBreak, ChainVerifier, NewAuditEntry};
+pub use benefit_code::BenefitCodes;
 pub use keys::InstanceKeys;
 pub use pseudonym::{Pid, Pseudonymizer};
 pub use receipt::ReceiptSigner;

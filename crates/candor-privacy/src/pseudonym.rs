@@ -30,7 +30,7 @@ impl std::fmt::Debug for Pid {
 /// Computes pids with the instance's pseudonym key.
 #[derive(Clone)]
 pub struct Pseudonymizer {
-    key: Zeroizing<[u8; 32]>,
+    pub(crate) key: Zeroizing<[u8; 32]>,
 }
 
 impl Pseudonymizer {
@@ -62,16 +62,6 @@ impl Pseudonymizer {
         mac.update(id);
         Pid(mac.finalize().into_bytes().into())
     }
-}
-
-/// HMAC-SHA256 of length-prefixed `parts` under `key` (derived values such as discount codes).
-pub fn keyed_digest(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
-    for part in parts {
-        mac.update(&(part.len() as u64).to_be_bytes());
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

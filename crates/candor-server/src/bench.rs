@@ -21,6 +21,8 @@ use crate::instance::{self, Instance};
 pub enum Which {
     /// Consent writes and current-state reads over HTTP, with durable commits.
     Consent,
+    /// Event ingestion over HTTP (gate, sealing, durable commit), export and erasure.
+    Ingest,
 }
 
 /// Latency summary of one phase (latencies sorted).
@@ -48,6 +50,7 @@ impl Phase {
 pub async fn run(which: Which, requests: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
     match which {
         Which::Consent => consent(requests.max(100), concurrency.max(1)).await,
+        Which::Ingest => ingest(requests.max(1000), concurrency.max(1)).await,
     }
 }
 
@@ -155,6 +158,168 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
         peak_rss as f64 / 1024.0
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Events per batch, as the issue's figures assume.
+const BATCH: usize = 100;
+/// Distinct subjects behind the events of the ingest bench.
+const SUBJECTS: usize = 1000;
+/// Subjects in one batch (a backend flushing a queue of several customers' events).
+const SUBJECTS_PER_BATCH: usize = 20;
+
+async fn ingest(events: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::tempdir()?;
+    eprintln!("bench: instance in {}", dir.path().display());
+    instance::init(dir.path(), FlagOverrides::default()).await?;
+    let key = create_key(dir.path(), &["ingest", "consent", "dsar"]).await?;
+    let mut server = Server::start(dir.path()).await?;
+    let base = format!("http://{}", server.addr);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency.max(32)).build()?;
+    let version: i64 =
+        client.get(format!("{base}/v1/notice")).send().await?.json::<serde_json::Value>().await?["version"]
+            .as_i64()
+            .context("notice version")?;
+    let post = |path: String, body: serde_json::Value| {
+        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        async move {
+            let r = client.post(format!("{base}{path}")).bearer_auth(&key).json(&body).send().await?;
+            anyhow::ensure!(r.status().is_success(), "{path} answered {}", r.status());
+            Ok(r.json::<serde_json::Value>().await?)
+        }
+    };
+    eprintln!("bench: {SUBJECTS} subjects grant personalization");
+    let subjects: Vec<String> =
+        (0..SUBJECTS).map(|i| format!("ingest-subject-{i}")).chain(["s10", "s1k", "s100k"].map(String::from)).collect();
+    drive(subjects.len(), 32, |i| {
+        let body = serde_json::json!({"subject": subjects[i], "choices": {"personalization": true},
+            "notice_version": version, "source": "api"});
+        let fut = post("/v1/consents".into(), body);
+        async move { fut.await.map(|_| ()) }
+    })
+    .await?;
+    let batch = |b: usize| -> serde_json::Value {
+        let events: Vec<serde_json::Value> = (0..BATCH)
+            .map(|e| {
+                let subject = (b * SUBJECTS_PER_BATCH + e % SUBJECTS_PER_BATCH) % SUBJECTS;
+                serde_json::json!({"subject": format!("ingest-subject-{subject}"), "type": "product_viewed",
+                    "properties": {"product_id": format!("product-{:05}", (b * 7919 + e * 104_729) % 50_000)}})
+            })
+            .collect();
+        serde_json::json!({ "events": events })
+    };
+    let batches = events.div_ceil(BATCH);
+    let send = |b: usize| {
+        let fut = post("/v1/events".into(), batch(b));
+        async move {
+            let reply = fut.await?;
+            let stored = reply["results"].as_array().map_or(0, |r| r.iter().filter(|x| x["accepted"] == true).count());
+            anyhow::ensure!(stored == BATCH, "only {stored} of {BATCH} events stored");
+            Ok(())
+        }
+    };
+    eprintln!("bench: warm-up");
+    drive(batches / 10 + 1, concurrency, |b| send(batches + b)).await?;
+    eprintln!("bench: {} events in batches of {BATCH}, {concurrency} clients", batches * BATCH);
+    let http = drive(batches, concurrency, send).await?;
+
+    // Subjects holding 10, 1,000 and 100,000 events: export and erasure times.
+    let mut sizes = Vec::new();
+    for (subject, n) in [("s10", 10usize), ("s1k", 1_000), ("s100k", 100_000)] {
+        eprintln!("bench: loading {n} events for one subject");
+        drive(n.div_ceil(BATCH), concurrency, |b| {
+            let count = BATCH.min(n - b * BATCH);
+            let events: Vec<serde_json::Value> = (0..count)
+                .map(|e| {
+                    serde_json::json!({"subject": subject, "type": "product_viewed",
+                    "properties": {"product_id": format!("p-{b}-{e}")}})
+                })
+                .collect();
+            let fut = post("/v1/events".into(), serde_json::json!({ "events": events }));
+            async move { fut.await.map(|_| ()) }
+        })
+        .await?;
+        let t = Instant::now();
+        let r = client.get(format!("{base}/v1/subjects/{subject}/export")).bearer_auth(&key).send().await?;
+        anyhow::ensure!(r.status() == 200, "export answered {}", r.status());
+        let exported = r.json::<serde_json::Value>().await?["events"].as_array().map_or(0, Vec::len);
+        let export = t.elapsed();
+        anyhow::ensure!(exported == n, "exported {exported} of {n} events");
+        let t = Instant::now();
+        let r = client.delete(format!("{base}/v1/subjects/{subject}")).bearer_auth(&key).send().await?;
+        anyhow::ensure!(r.status() == 200, "erasure answered {}", r.status());
+        sizes.push((n, export, t.elapsed()));
+    }
+    let peak_rss = server.rss_kib("VmHWM");
+    server.stop().await;
+
+    eprintln!("bench: baseline, the same rows inserted bare into the same schema");
+    let baseline = bare_event_inserts(dir.path(), batches * BATCH).await?;
+    let rate = (batches * BATCH) as f64 / http.elapsed.as_secs_f64();
+    println!(
+        "\ncandor bench ingest — {} events in batches of {BATCH} ({SUBJECTS_PER_BATCH} subjects per batch, {SUBJECTS} subjects), \
+         {concurrency} concurrent clients, SQLite (WAL, synchronous=FULL)\n",
+        batches * BATCH
+    );
+    println!("| measure | candor | baseline | ratio |");
+    println!("| --- | ---: | ---: | ---: |");
+    println!(
+        "| events/s: HTTP + gate + sealing + durable commit vs bare inserts of the same rows, 100 per transaction | {:.0} | {:.0} | {:.2} |",
+        rate,
+        baseline,
+        rate / baseline
+    );
+    println!(
+        "| batch latency p50 / p99 (ms) | {:.2} / {:.2} | | |",
+        ms(http.percentile(0.5)),
+        ms(http.percentile(0.99))
+    );
+    for (n, export, erase) in sizes {
+        println!("| subject with {n} events: export / erasure (ms) | {:.1} / {:.1} | | |", ms(export), ms(erase));
+    }
+    println!("| server RSS peak over the whole bench (MiB) | {:.1} | | |", peak_rss as f64 / 1024.0);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The ingest baseline: rows shaped like candor's (pid, 16-byte id, type, time, field
+/// names, a sealed value of the same size) inserted into the same events schema, 100 per
+/// durable transaction, one multi-row INSERT each, by one writer.
+async fn bare_event_inserts(dir: &Path, rows: usize) -> anyhow::Result<f64> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("baseline-events.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+    sqlx::query(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY, pid BLOB NOT NULL, id BLOB NOT NULL, type TEXT NOT NULL, \
+         at INTEGER NOT NULL, fields TEXT NOT NULL, sealed BLOB NOT NULL)",
+    )
+    .execute(&pool)
+    .await?;
+    sqlx::query("CREATE INDEX events_subject ON events (pid, at)").execute(&pool).await?;
+    // A sealed {"product_id":"product-01234"}: 24-byte nonce + 30 bytes + 16-byte tag.
+    let sealed = vec![7u8; 24 + 30 + 16];
+    let start = Instant::now();
+    for b in 0..rows.div_ceil(BATCH) {
+        let mut tx = pool.begin().await?;
+        let mut q = sqlx::QueryBuilder::new("INSERT INTO events (pid, id, type, at, fields, sealed) ");
+        q.push_values(0..BATCH, |mut row, e| {
+            let subject = (b * SUBJECTS_PER_BATCH + e % SUBJECTS_PER_BATCH) % SUBJECTS;
+            let pid: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(subject.to_le_bytes()).into();
+            row.push_bind(pid.to_vec())
+                .push_bind(uuid::Uuid::now_v7().as_bytes().to_vec())
+                .push_bind("product_viewed")
+                .push_bind(now_ms())
+                .push_bind("product_id")
+                .push_bind(sealed.clone());
+        });
+        q.build().execute(&mut *tx).await?;
+        tx.commit().await?;
+    }
+    let rate = rows as f64 / start.elapsed().as_secs_f64();
+    pool.close().await;
+    Ok(rate)
 }
 
 fn ms(d: Duration) -> f64 {

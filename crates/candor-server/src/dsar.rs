@@ -74,17 +74,14 @@ pub struct BenefitOut {
 /// The benefits a subject has unlocked now, with codes.
 pub async fn benefits(state: &AppState, notice: &CurrentNotice, pid: Pid) -> Result<Vec<BenefitOut>, ApiError> {
     let rules = consent_rules(state.store(), pid).await?;
-    let key = state.pseudonyms().derive("benefit-codes");
+    let codes = candor_privacy::BenefitCodes::new(state.pseudonyms());
     Ok(benefit::unlocked(&notice.catalog, &rules)
         .into_iter()
         .map(|b| BenefitOut {
             id: b.id.clone(),
             title: b.title.default.clone(),
             kind: b.kind.as_str().to_string(),
-            code: (b.kind == candor_core::BenefitKind::Discount).then(|| {
-                let digest = candor_privacy::pseudonym::keyed_digest(&key, &[&pid.0[..], b.id.as_bytes()]);
-                benefit::discount_code(&b.id, &digest)
-            }),
+            code: (b.kind == candor_core::BenefitKind::Discount).then(|| codes.code(pid, &b.id)),
         })
         .collect())
 }

@@ -16,6 +16,7 @@ pub mod delivery;
 pub mod dsar;
 pub mod error;
 pub mod http;
+pub mod i18n;
 pub mod instance;
 pub mod key_cache;
 pub mod notice_cache;

@@ -107,7 +107,8 @@ impl Store {
                             (SELECT COUNT(*) FROM traits WHERE pid = $1), \
                             (SELECT COUNT(*) FROM events WHERE pid = $1), \
                             (SELECT COUNT(*) FROM data_reads WHERE pid = $1), \
-                            (SELECT COUNT(*) FROM subject_sessions WHERE pid = $1)")
+                            (SELECT COUNT(*) FROM subject_sessions WHERE pid = $1) \
+                            + (SELECT COUNT(*) FROM panel_sessions WHERE pid = $1)")
                     .bind(&target).fetch_one(&mut *tx).await?;
                 counts.consents += consents;
                 counts.receipts += receipts;
@@ -115,7 +116,7 @@ impl Store {
                 counts.events += events;
                 counts.reads += reads;
                 counts.sessions += sessions;
-                for table in ["subject_keys", "consent_records", "receipts", "traits", "data_reads", "subject_sessions", "subjects"] {
+                for table in ["subject_keys", "consent_records", "receipts", "traits", "data_reads", "subject_sessions", "panel_sessions", "subjects"] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table} WHERE pid = $1")))
                         .bind(&target).execute(&mut *tx).await?;
                 }

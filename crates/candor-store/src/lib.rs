@@ -12,6 +12,7 @@ mod keyring;
 mod keys;
 pub mod notices;
 pub mod outbox;
+mod panel;
 mod sessions;
 
 use std::str::FromStr;
@@ -31,6 +32,7 @@ pub use keyring::Keyring;
 pub use keys::ApiKeyRow;
 pub use notices::{NewNotice, StoredNotice};
 pub use outbox::{Delivery, NewDelivery};
+pub use panel::PanelSession;
 pub use sessions::SessionRow;
 
 /// What went wrong in the store.

@@ -1,8 +1,10 @@
 //! The HTTP surface: one module per API resource under `api/`, each ending in
-//! `pub fn router()`, merged here with the middleware every response shares.
+//! `pub fn router()`, merged here with the pages (`pages/`, not part of the OpenAPI
+//! document) and the middleware every response shares.
 
 pub mod api;
 pub mod extract;
+pub mod pages;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,6 +88,7 @@ pub fn app(state: AppState) -> Router {
         .max_age(Duration::from_secs(600));
 
     router
+        .merge(pages::router())
         .route(
             "/openapi.json",
             axum::routing::get(move || {

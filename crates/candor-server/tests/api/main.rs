@@ -11,6 +11,8 @@ mod errors;
 mod ingest;
 mod keys;
 mod notice;
+mod pages;
+mod panel;
 mod receipts;
 mod storage;
 mod webhooks;

@@ -37,6 +37,7 @@ async fn subject_owned_tables_are_keyed_by_pid(backend: Backend) {
         "data_reads",
         "dsar_requests",
         "erased_subjects",
+        "panel_sessions",
     ];
     // On SQLite events keep a rowid (with a (pid, at) index); PostgreSQL keys them by pid.
     if backend == Backend::Postgres {

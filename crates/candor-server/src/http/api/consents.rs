@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::clock::{now_ms, rfc3339};
-use crate::consent_writer::{ConsentJob, Receipt, effective_states, rules_view};
+use crate::consent_writer::{ConsentJob, ConsentOutcome, Receipt, effective_states, rules_view};
 use crate::error::{ApiError, FieldError, Result};
 use crate::http::extract::{ApiJson, ApiQuery, Caller};
 use crate::instance::audit_entry;
@@ -232,36 +232,18 @@ async fn record(
         }
         _ => return Err(ApiError::invalid_field("subject", "name exactly one of `subject` or `anonymous_id`")),
     };
-    let gpc = input.gpc.unwrap_or(false) || headers.get("sec-gpc").is_some_and(|v| v.as_bytes() == b"1");
-    let mut errors = Vec::new();
-    if input.choices.is_empty() && !gpc {
-        errors.push(FieldError::new("choices", "empty"));
-    }
-    if input.choices.len() > 100 {
-        errors.push(FieldError::new("choices", "too_many"));
-    }
-    if let Some(page) = &input.page
-        && page.len() > MAX_PAGE
-    {
-        errors.push(FieldError::new("page", "too_long"));
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::invalid("the consent request is invalid", errors));
-    }
-    let header_text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let job = ConsentJob {
+    let request = ChoiceRequest {
         pid,
         kind,
         choices: input.choices,
         notice_version: input.notice_version,
         source: input.source.into(),
-        gpc,
+        gpc: input.gpc.unwrap_or(false),
         actor,
-        user_agent: header_text(header::USER_AGENT).map(|ua| truncated(&ua, MAX_USER_AGENT)),
-        page: input.page.or_else(|| header_text(header::REFERER)).map(|p| truncated(&p, MAX_PAGE)),
-        sealed_subject: input.subject.as_deref().map(|s| crate::delivery::seal_subject(state.outbox_key(), s)),
+        page: input.page,
+        subject: input.subject.clone(),
     };
-    let outcome = state.writer().submit(job).await?;
+    let outcome = record_choices(&state, &headers, request).await?;
     Ok((
         StatusCode::CREATED,
         Json(ConsentOut {
@@ -271,6 +253,65 @@ async fn record(
             needs_reconsent: outcome.needs_reconsent,
         }),
     ))
+}
+
+/// A consent write as the API and the control panel both make it.
+pub struct ChoiceRequest {
+    /// The subject named.
+    pub pid: Pid,
+    /// Known or anonymous.
+    pub kind: SubjectKind,
+    /// Purpose id → yes/no; purposes not named keep their state.
+    pub choices: BTreeMap<String, bool>,
+    /// The notice version shown to the person.
+    pub notice_version: i64,
+    /// Where the choice was made.
+    pub source: Source,
+    /// A Global Privacy Control signal in the body (the `Sec-GPC` header counts too).
+    pub gpc: bool,
+    /// Who asked (`key:<id>`, `public`, `panel`).
+    pub actor: String,
+    /// The page the choice was made on; defaults to the Referer.
+    pub page: Option<String>,
+    /// The host's id of a known subject, sealed into `consent.changed` webhooks so
+    /// processors know whom a change concerns (`None`: no webhook names the subject).
+    pub subject: Option<String>,
+}
+
+/// Records choices through the consent writer, the one path every consent takes: checks
+/// the request's shape, adds the proof the request headers carry (user agent, page, GPC)
+/// and returns once the choices are durable, with their signed receipt.
+pub async fn record_choices(state: &AppState, headers: &HeaderMap, request: ChoiceRequest) -> Result<ConsentOutcome> {
+    let gpc = request.gpc || headers.get("sec-gpc").is_some_and(|v| v.as_bytes() == b"1");
+    let mut errors = Vec::new();
+    if request.choices.is_empty() && !gpc {
+        errors.push(FieldError::new("choices", "empty"));
+    }
+    if request.choices.len() > 100 {
+        errors.push(FieldError::new("choices", "too_many"));
+    }
+    if let Some(page) = &request.page
+        && page.len() > MAX_PAGE
+    {
+        errors.push(FieldError::new("page", "too_long"));
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid("the consent request is invalid", errors));
+    }
+    let header_text = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let job = ConsentJob {
+        pid: request.pid,
+        kind: request.kind,
+        choices: request.choices,
+        notice_version: request.notice_version,
+        source: request.source,
+        gpc,
+        actor: request.actor,
+        user_agent: header_text(header::USER_AGENT).map(|ua| truncated(&ua, MAX_USER_AGENT)),
+        page: request.page.or_else(|| header_text(header::REFERER)).map(|p| truncated(&p, MAX_PAGE)),
+        sealed_subject: request.subject.as_deref().map(|s| crate::delivery::seal_subject(state.outbox_key(), s)),
+    };
+    state.writer().submit(job).await
 }
 
 /// Browsers send `Origin`; a public write from a page not on the allow-list is refused.
