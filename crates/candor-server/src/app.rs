@@ -76,6 +76,7 @@ pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Res
     notices.refresh(&store).await?;
     let keys = KeyCache::default();
     let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone());
+    let events = crate::event_writer::EventWriter::start(store.clone());
     Ok(AppState::new(Shared {
         store,
         signer,
@@ -83,6 +84,7 @@ pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Res
         notices,
         keys,
         writer,
+        events,
         keyring,
         outbox_key,
         outbox_wake: Default::default(),

@@ -15,6 +15,7 @@ pub mod consent_writer;
 pub mod delivery;
 pub mod dsar;
 pub mod error;
+pub mod event_writer;
 pub mod http;
 pub mod i18n;
 pub mod instance;

@@ -31,6 +31,8 @@ pub struct Shared {
     pub keys: KeyCache,
     /// The consent group-commit writer.
     pub writer: ConsentWriter,
+    /// The event group-commit writer.
+    pub events: crate::event_writer::EventWriter,
     /// Subject data keys.
     pub keyring: Arc<Keyring>,
     /// Seals subject ids waiting in the webhook outbox.
@@ -82,6 +84,11 @@ impl AppState {
     /// The consent group-commit writer.
     pub fn writer(&self) -> &ConsentWriter {
         &self.inner.writer
+    }
+
+    /// The event group-commit writer.
+    pub fn events(&self) -> &crate::event_writer::EventWriter {
+        &self.inner.events
     }
 
     /// Subject data keys.

@@ -113,10 +113,10 @@ pub async fn ingest_events(state: &AppState, events: Vec<Value>, strict: bool) -
     let mut pids: Vec<Pid> = parsed.iter().map(|(_, pid, _, _)| *pid).collect();
     pids.sort();
     pids.dedup();
-    let histories = state.store().consent_histories(&pids).await?;
+    let mut histories = state.store().consent_states_many(&pids).await?;
     let rules: HashMap<Pid, HashMap<String, LatestRecord>> = pids
         .iter()
-        .map(|pid| (*pid, rules_view(&latest_per_purpose(histories.get(pid).cloned().unwrap_or_default()))))
+        .map(|pid| (*pid, rules_view(&latest_per_purpose(histories.remove(pid).unwrap_or_default()))))
         .collect();
     let mut admitted: Vec<Admitted> = Vec::new();
     for (index, pid, at, event) in parsed {
@@ -140,7 +140,12 @@ pub async fn ingest_events(state: &AppState, events: Vec<Value>, strict: bool) -
         }
     }
     let rows: Vec<NewEvent> = admitted.into_iter().map(|event| seal_event(&keys[&event.pid], event)).collect();
-    state.store().insert_events(&rows).await?;
+    state.events().write(rows).await.map_err(|e| match e {
+        crate::event_writer::WriteError::Failed(reason) if reason == "unavailable" => {
+            ApiError::unavailable("the database is unavailable; nothing was stored, retry shortly")
+        }
+        other => ApiError::internal(other),
+    })?;
     Ok(results)
 }
 

@@ -35,6 +35,9 @@ macro_rules! rewrap_buckets {
     }};
 }
 
+/// Events counted for a certificate at most (counting is linear in the subject's events).
+const EVENT_COUNT_CAP: i64 = 10_000;
+
 /// Serialises key rotations across PostgreSQL servers.
 const KEY_LOCK: i64 = 0x6361_6e64_6f73; // "candos"
 
@@ -49,6 +52,9 @@ pub struct ErasureCounts {
     pub traits: i64,
     /// Events (made unreadable at once, their rows deleted in the background).
     pub events: i64,
+    /// True when the subject held more events than were counted (`events` is then a lower
+    /// bound): counting is capped so the caller never waits on the subject's data size.
+    pub events_capped: bool,
     /// Logged reads of the subject's data.
     pub reads: i64,
     /// Control-panel sessions.
@@ -105,11 +111,13 @@ impl Store {
                     "SELECT (SELECT COUNT(*) FROM consent_records WHERE pid = $1), \
                             (SELECT COUNT(*) FROM receipts WHERE pid = $1), \
                             (SELECT COUNT(*) FROM traits WHERE pid = $1), \
-                            (SELECT COUNT(*) FROM events WHERE pid = $1), \
+                            (SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE pid = $1 LIMIT $2) capped), \
                             (SELECT COUNT(*) FROM data_reads WHERE pid = $1), \
                             (SELECT COUNT(*) FROM subject_sessions WHERE pid = $1) \
                             + (SELECT COUNT(*) FROM panel_sessions WHERE pid = $1)")
-                    .bind(&target).fetch_one(&mut *tx).await?;
+                    .bind(&target).bind(EVENT_COUNT_CAP + 1).fetch_one(&mut *tx).await?;
+                counts.events_capped |= events > EVENT_COUNT_CAP;
+                let events = events.min(EVENT_COUNT_CAP);
                 counts.consents += consents;
                 counts.receipts += receipts;
                 counts.traits += traits;
