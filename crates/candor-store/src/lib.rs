@@ -64,9 +64,12 @@ impl StoreError {
 }
 
 fn is_busy_or_full(e: &dyn sqlx::error::DatabaseError) -> bool {
-    // SQLite: 5 BUSY, 13 FULL; PostgreSQL: 53xxx insufficient resources, 57P0x shutdown.
+    // SQLite: 5 BUSY, 13 FULL. PostgreSQL: 08xxx connection exceptions, 53xxx insufficient
+    // resources (disk full, too many connections), 57P0x shutdown, 3D000 the database does
+    // not exist, 55000 it does not accept connections.
     let code = e.code().unwrap_or_default();
-    matches!(code.as_ref(), "5" | "13" | "517") || code.starts_with("53") || code.starts_with("57P")
+    matches!(code.as_ref(), "5" | "13" | "517" | "3D000" | "55000")
+        || ["08", "53", "57P"].iter().any(|class| code.starts_with(class))
 }
 
 /// The result type of store calls.

@@ -329,3 +329,38 @@ async fn data_past_retention_is_swept(backend: Backend) {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["properties"]["product_id"], "recent");
 }
+
+/// The database goes away mid-service: requests get 503 and nothing is acknowledged that
+/// was not committed; when it is back, so is candor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_is_gone_gives_503_and_stores_nothing() {
+    use sqlx::Connection;
+    let app = spawn_app(Backend::Postgres).await;
+    app.consent("ada", json!({"personalization": true})).await;
+    let url = app.database_url.clone().unwrap();
+    let name = url.rsplit('/').next().unwrap().to_string();
+    let mut admin = sqlx::PgConnection::connect(&crate::helpers::postgres_admin_url()).await.unwrap();
+    let gate = |allow: bool| format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {allow}");
+    sqlx::query(sqlx::AssertSqlSafe(gate(false))).execute(&mut admin).await.unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let event = json!({"events": [{"subject": "ada", "type": "product_viewed", "properties": {"product_id": "p"}}]});
+    let r = app.post("/v1/events", Some(&app.admin_key), &event).await;
+    r.problem(503);
+    let r = app.put("/v1/subjects/ada/traits", Some(&app.admin_key), &json!({"traits": {"email": "a@b.example"}})).await;
+    r.problem(503);
+    sqlx::query(sqlx::AssertSqlSafe(gate(true))).execute(&mut admin).await.unwrap();
+    let start = Instant::now();
+    loop {
+        let r = app.post("/v1/events", Some(&app.admin_key), &event).await;
+        if r.status == 200 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "candor did not recover: {}", r.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(event_count(&app, "ada").await, 1, "only the request answered 200 was stored");
+}
