@@ -27,8 +27,10 @@ pub const EXPORT_EVENT_LIMIT: i64 = 200_000;
 /// Everything held about a subject.
 #[derive(Serialize, ToSchema)]
 pub struct Export {
-    /// The host's id of the subject, as asked for.
-    pub subject: String,
+    /// The host's id of the subject, as asked for; absent in an export made from the
+    /// control panel, which knows the person only by their pseudonym.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     /// When this export was made.
     pub exported_at: String,
     /// Who holds the data.
@@ -98,9 +100,13 @@ pub async fn known_subject(state: &AppState, raw: &str) -> Result<(SubjectId, Pi
 
 /// Builds the export of a subject (everything held), records it as a completed DSAR (or
 /// completes the open one named), audits it and tells processors.
+///
+/// `subject` is the host's id when the caller knows it (API, CLI). The control panel
+/// knows only the pid: its export then carries no `subject`, and the processors' webhooks
+/// name no subject either (they carry the DSAR id only).
 pub async fn export(
     state: &AppState,
-    subject: &SubjectId,
+    subject: Option<&SubjectId>,
     pid: Pid,
     actor: &str,
     format: &str,
@@ -165,7 +171,7 @@ pub async fn export(
         state,
         &notice,
         "dsar.export",
-        Some(subject),
+        subject,
         Some(&dsar_id),
         now,
         |_| json!({"dsar_id": dsar_id, "kind": "export"}),
@@ -178,7 +184,7 @@ pub async fn export(
     }
     let requests = state.store().subject_dsars(pid).await?.into_iter().map(|d| dsar_json(&d)).collect();
     Ok(Export {
-        subject: subject.expose().to_string(),
+        subject: subject.map(|s| s.expose().to_string()),
         exported_at: rfc3339(now),
         organization: notice.catalog.organization.name.clone(),
         notice_version: notice.version,
@@ -284,9 +290,14 @@ pub struct ErasureOut {
 /// Erases a subject: its key is destroyed and its rows deleted in one transaction; the
 /// DSAR (the open one named, or a new one) is completed with the signed certificate, and
 /// every processor is told to erase too. `None` if the subject is unknown.
+///
+/// `subject` is the host's id when the caller knows it (API, CLI); processors need it to
+/// find the person in their own records. An erasure from the control panel has only the
+/// pid, so its webhooks carry no subject id: a processor gets only the DSAR id, and the
+/// operator has to tell it whom the request concerns.
 pub async fn erase(
     state: &AppState,
-    subject: &SubjectId,
+    subject: Option<&SubjectId>,
     pid: Pid,
     actor: &str,
     dsar_id: Option<String>,
@@ -298,7 +309,7 @@ pub async fn erase(
         state,
         &notice,
         "dsar.erasure",
-        Some(subject),
+        subject,
         Some(&dsar_id),
         now,
         |_| json!({"dsar_id": dsar_id, "kind": "erasure"}),

@@ -162,10 +162,44 @@ pub struct Ui {
     pub activity_intro: &'static str,
     pub activity_empty: &'static str,
     pub col_when: &'static str,
-    pub col_purpose: &'static str,
-    pub col_choice: &'static str,
+    pub col_what: &'static str,
     pub col_where: &'static str,
     pub col_version: &'static str,
+    pub read_by_key: &'static str,
+    pub read_by_admin: &'static str,
+    pub data_heading: &'static str,
+    pub data_intro: &'static str,
+    pub data_empty: &'static str,
+    pub data_value: &'static str,
+    pub data_kept: &'static str,
+    pub data_saved_on: &'static str,
+    pub data_events: &'static str,
+    pub data_newest: &'static str,
+    pub data_used_for: &'static str,
+    pub data_undeclared: &'static str,
+    pub data_undeclared_note: &'static str,
+    pub download_heading: &'static str,
+    pub download_intro: &'static str,
+    pub download_json: &'static str,
+    pub download_csv: &'static str,
+    pub download_note: &'static str,
+    pub delete_heading: &'static str,
+    pub delete_intro: &'static str,
+    pub delete_start: &'static str,
+    pub delete_title: &'static str,
+    pub delete_lead: &'static str,
+    pub delete_what_heading: &'static str,
+    pub delete_session_item: &'static str,
+    pub delete_keep_heading: &'static str,
+    pub delete_keep: &'static str,
+    pub delete_shop_note: &'static str,
+    pub delete_download_first: &'static str,
+    pub delete_confirm: &'static str,
+    pub delete_cancel: &'static str,
+    pub erased_title: &'static str,
+    pub erased_text: &'static str,
+    pub certificate_label: &'static str,
+    pub certificate_note: &'static str,
     pub sign_out: &'static str,
     pub session_note: &'static str,
     pub signed_out_title: &'static str,
@@ -272,13 +306,47 @@ static EN: Ui = Ui {
     your_code: "Your code",
     no_benefits: "We currently offer no benefits.",
     activity_heading: "Your activity",
-    activity_intro: "Every choice you made, newest first.",
-    activity_empty: "You have not made any choice yet.",
+    activity_intro: "Every choice you made and every time your data was read, newest first.",
+    activity_empty: "Nothing yet: you have made no choice and nobody has read your data.",
     col_when: "When",
-    col_purpose: "Purpose",
-    col_choice: "Choice",
+    col_what: "What happened",
     col_where: "Where and how",
     col_version: "Version",
+    read_by_key: "The shop’s systems, with an API key",
+    read_by_admin: "Our staff, in the administration console",
+    data_heading: "Data we hold about you",
+    data_intro: "Everything we store about you, by kind of data: the values, what we use them for and how long we keep them. Values are stored encrypted.",
+    data_empty: "We hold no data about you apart from your choices.",
+    data_value: "Value",
+    data_kept: "Kept for",
+    data_saved_on: "saved on",
+    data_events: "Events",
+    data_newest: "newest first",
+    data_used_for: "Used for",
+    data_undeclared: "Data our notice no longer describes",
+    data_undeclared_note: "We no longer collect this and delete it at the next clean-up.",
+    download_heading: "Download my data",
+    download_intro: "Get a copy of everything we hold about you: your data, your choices with their receipts, your benefits and every time your data was read.",
+    download_json: "Download as JSON",
+    download_csv: "Download as CSV (zip)",
+    download_note: "JSON suits other apps and services; the zip holds one spreadsheet file per kind of data. Each download is recorded as a request for access to your data.",
+    delete_heading: "Delete my data",
+    delete_intro: "You can have everything we hold about you deleted. The next page shows what will be deleted and asks you to confirm.",
+    delete_start: "Delete my data…",
+    delete_title: "Delete all your data?",
+    delete_lead: "If you confirm, we delete everything listed below at once. This cannot be undone.",
+    delete_what_heading: "What will be deleted",
+    delete_session_item: "This control panel session: you will be signed out.",
+    delete_keep_heading: "What we keep",
+    delete_keep: "A certificate that the deletion happened: its number, the time and how many items were deleted. It holds none of the data listed above.",
+    delete_shop_note: "Your customer account at the shop is separate and stays open. To close it, write to",
+    delete_download_first: "You may want to download a copy of your data first.",
+    delete_confirm: "Yes, delete all my data",
+    delete_cancel: "No, keep my data",
+    erased_title: "Your data was deleted",
+    erased_text: "We deleted everything we held about you and signed you out. Your choices, your data and your benefits are gone; if you visit the shop again, we will ask you afresh.",
+    certificate_label: "Deletion certificate",
+    certificate_note: "Keep this number: it proves the deletion if you ever ask us about it.",
     sign_out: "Sign out",
     session_note: "For your security this page signs you out automatically after an hour.",
     signed_out_title: "You are signed out",
@@ -385,13 +453,47 @@ static DE: Ui = Ui {
     your_code: "Ihr Code",
     no_benefits: "Derzeit bieten wir keine Vorteile an.",
     activity_heading: "Ihr Verlauf",
-    activity_intro: "Jede Ihrer Entscheidungen, die neueste zuerst.",
-    activity_empty: "Sie haben noch keine Entscheidung getroffen.",
+    activity_intro: "Jede Ihrer Entscheidungen und jeder Zugriff auf Ihre Daten, die neuesten zuerst.",
+    activity_empty: "Noch nichts: Sie haben keine Entscheidung getroffen, und niemand hat Ihre Daten gelesen.",
     col_when: "Wann",
-    col_purpose: "Zweck",
-    col_choice: "Entscheidung",
+    col_what: "Was geschah",
     col_where: "Wo und wie",
     col_version: "Version",
+    read_by_key: "Die Systeme des Shops, mit einem API-Schlüssel",
+    read_by_admin: "Unsere Mitarbeitenden, in der Verwaltungskonsole",
+    data_heading: "Daten, die wir über Sie speichern",
+    data_intro: "Alles, was wir über Sie speichern, nach Art der Daten: die Werte, wofür wir sie nutzen und wie lange wir sie aufbewahren. Die Werte werden verschlüsselt gespeichert.",
+    data_empty: "Außer Ihren Entscheidungen speichern wir keine Daten über Sie.",
+    data_value: "Wert",
+    data_kept: "Speicherdauer",
+    data_saved_on: "gespeichert am",
+    data_events: "Ereignisse",
+    data_newest: "die neuesten zuerst",
+    data_used_for: "Genutzt für",
+    data_undeclared: "Daten, die unsere Hinweise nicht mehr beschreiben",
+    data_undeclared_note: "Wir erheben sie nicht mehr und löschen sie bei der nächsten Bereinigung.",
+    download_heading: "Meine Daten herunterladen",
+    download_intro: "Erhalten Sie eine Kopie von allem, was wir über Sie speichern: Ihre Daten, Ihre Entscheidungen mit ihren Belegen, Ihre Vorteile und jeden Zugriff auf Ihre Daten.",
+    download_json: "Als JSON herunterladen",
+    download_csv: "Als CSV herunterladen (ZIP)",
+    download_note: "JSON eignet sich für andere Apps und Dienste; das ZIP enthält eine Tabellendatei je Art von Daten. Jeder Download wird als Auskunftsersuchen festgehalten.",
+    delete_heading: "Meine Daten löschen",
+    delete_intro: "Sie können alles löschen lassen, was wir über Sie speichern. Die nächste Seite zeigt, was gelöscht wird, und bittet Sie um Bestätigung.",
+    delete_start: "Meine Daten löschen …",
+    delete_title: "Alle Ihre Daten löschen?",
+    delete_lead: "Wenn Sie bestätigen, löschen wir sofort alles, was unten aufgeführt ist. Das lässt sich nicht rückgängig machen.",
+    delete_what_heading: "Was gelöscht wird",
+    delete_session_item: "Diese Sitzung im Datenschutz-Bereich: Sie werden abgemeldet.",
+    delete_keep_heading: "Was wir behalten",
+    delete_keep: "Eine Bestätigung, dass gelöscht wurde: ihre Nummer, die Uhrzeit und wie viele Einträge gelöscht wurden. Sie enthält keine der oben aufgeführten Daten.",
+    delete_shop_note: "Ihr Kundenkonto im Shop ist davon getrennt und bleibt bestehen. Um es zu schließen, schreiben Sie an",
+    delete_download_first: "Vielleicht möchten Sie vorher eine Kopie Ihrer Daten herunterladen.",
+    delete_confirm: "Ja, alle meine Daten löschen",
+    delete_cancel: "Nein, meine Daten behalten",
+    erased_title: "Ihre Daten wurden gelöscht",
+    erased_text: "Wir haben alles gelöscht, was wir über Sie gespeichert hatten, und Sie abgemeldet. Ihre Entscheidungen, Ihre Daten und Ihre Vorteile sind entfernt; wenn Sie den Shop wieder besuchen, fragen wir Sie neu.",
+    certificate_label: "Löschbestätigung",
+    certificate_note: "Bewahren Sie diese Nummer auf: Sie belegt die Löschung, falls Sie uns je danach fragen.",
     sign_out: "Abmelden",
     session_note: "Zu Ihrer Sicherheit meldet Sie diese Seite nach einer Stunde automatisch ab.",
     signed_out_title: "Sie sind abgemeldet",
@@ -555,6 +657,119 @@ pub fn category(lang: Lang, category: &str) -> String {
         },
     };
     word.to_string()
+}
+
+/// Who read a person's data, as logged (`key:<id>` or an admin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// An API key of the shop.
+    Key,
+    /// Someone in the administration console.
+    Admin,
+}
+
+/// A logged read in plain words: "An API key read your data for Recommendations for you:
+/// product_id." A read that returned no field (no current basis) says so.
+pub fn data_read(lang: Lang, reader: Reader, purpose: &str, fields: &[&str]) -> String {
+    let list = fields.join(", ");
+    match (lang, reader, fields.is_empty()) {
+        (Lang::En, Reader::Key, false) => format!("An API key read your data for {purpose}: {list}."),
+        (Lang::En, Reader::Admin, false) => format!("An administrator read your data for {purpose}: {list}."),
+        (Lang::En, Reader::Key, true) => {
+            format!(
+                "An API key asked for your data for {purpose}; nothing was returned, as none of it may be used for that now."
+            )
+        }
+        (Lang::En, Reader::Admin, true) => format!(
+            "An administrator asked for your data for {purpose}; nothing was returned, as none of it may be used for that now."
+        ),
+        (Lang::De, Reader::Key, false) => format!("Ein API-Schlüssel hat Ihre Daten für „{purpose}“ gelesen: {list}."),
+        (Lang::De, Reader::Admin, false) => {
+            format!("Ein Administrator hat Ihre Daten für „{purpose}“ gelesen: {list}.")
+        }
+        (Lang::De, Reader::Key, true) => format!(
+            "Ein API-Schlüssel hat Ihre Daten für „{purpose}“ angefragt; es wurde nichts herausgegeben, weil derzeit keine davon dafür genutzt werden dürfen."
+        ),
+        (Lang::De, Reader::Admin, true) => format!(
+            "Ein Administrator hat Ihre Daten für „{purpose}“ angefragt; es wurde nichts herausgegeben, weil derzeit keine davon dafür genutzt werden dürfen."
+        ),
+    }
+}
+
+/// How many events hold a field: "Recorded in 3 events".
+pub fn recorded_in(lang: Lang, n: i64) -> String {
+    match (lang, n) {
+        (Lang::En, 1) => "Recorded in 1 event".to_string(),
+        (Lang::En, n) => format!("Recorded in {n} events"),
+        (Lang::De, 1) => "In 1 Ereignis erfasst".to_string(),
+        (Lang::De, n) => format!("In {n} Ereignissen erfasst"),
+    }
+}
+
+/// What an erasure will delete, counted, one line each (the confirmation step).
+pub struct ErasureScope {
+    /// Stored values (traits).
+    pub traits: usize,
+    /// Recorded events.
+    pub events: i64,
+    /// Kinds of data held, in plain words.
+    pub categories: Vec<String>,
+    /// Consent ledger rows.
+    pub choices: usize,
+    /// Whether the catalog offers benefits (codes stop working).
+    pub benefits: bool,
+    /// Logged reads.
+    pub reads: usize,
+}
+
+/// The lines of the confirmation step: what goes, counted.
+pub fn erasure_lines(lang: Lang, s: &ErasureScope) -> Vec<String> {
+    let en = lang == Lang::En;
+    let mut out = Vec::new();
+    let held = s.traits as i64 + s.events;
+    if held > 0 {
+        let kinds = s.categories.join(", ");
+        out.push(match (en, held) {
+            (true, 1) => format!("1 item of data about you ({kinds})."),
+            (true, n) => format!("{n} items of data about you ({kinds})."),
+            (false, 1) => format!("1 Eintrag mit Daten über Sie ({kinds})."),
+            (false, n) => format!("{n} Einträge mit Daten über Sie ({kinds})."),
+        });
+    }
+    if s.choices > 0 {
+        out.push(match (en, s.choices) {
+            (true, 1) => "Your recorded choice and its receipt.".to_string(),
+            (true, n) => format!("Your {n} recorded choices and their receipts."),
+            (false, 1) => "Ihre festgehaltene Entscheidung und ihr Beleg.".to_string(),
+            (false, n) => format!("Ihre {n} festgehaltenen Entscheidungen und ihre Belege."),
+        });
+    }
+    if s.benefits {
+        out.push(if en {
+            "Your benefits and discount codes.".to_string()
+        } else {
+            "Ihre Vorteile und Rabattcodes.".to_string()
+        });
+    }
+    if s.reads > 0 {
+        out.push(if en {
+            "The record of who read your data.".to_string()
+        } else {
+            "Die Aufzeichnung, wer Ihre Daten gelesen hat.".to_string()
+        });
+    }
+    out
+}
+
+/// Who else is told about an erasure: processors that received some of the data.
+pub fn erasure_processors(lang: Lang, names: &[String]) -> String {
+    let names = names.join(", ");
+    match lang {
+        Lang::En => format!("We also tell {names}, who received some of your data, about the deletion."),
+        Lang::De => {
+            format!("Wir informieren außerdem {names}, die einen Teil Ihrer Daten erhalten haben, über die Löschung.")
+        }
+    }
 }
 
 /// A number of days, with a rounder reading when it helps ("730 days (2 years)").

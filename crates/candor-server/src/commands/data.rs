@@ -29,7 +29,7 @@ pub async fn export(cli: &Cli, raw: &str, format: &str, output: Option<&PathBuf>
     }
     let state = state(cli).await?;
     let (subject, pid) = subject(&state, raw).await?;
-    let export = dsar::export(&state, &subject, pid, "cli", format).await?;
+    let export = dsar::export(&state, Some(&subject), pid, "cli", format).await?;
     let bytes = if format == "csv" {
         dsar::export_zip(&export)?
     } else {
@@ -49,7 +49,7 @@ pub async fn export(cli: &Cli, raw: &str, format: &str, output: Option<&PathBuf>
 pub async fn erase(cli: &Cli, raw: &str) -> anyhow::Result<ExitCode> {
     let state = state(cli).await?;
     let (subject, pid) = subject(&state, raw).await?;
-    let out = dsar::erase(&state, &subject, pid, "cli", None).await?.context("unknown subject")?;
+    let out = dsar::erase(&state, Some(&subject), pid, "cli", None).await?.context("unknown subject")?;
     println!("{}", serde_json::to_string_pretty(&serde_json::json!(out))?);
     state.store().close().await;
     Ok(ExitCode::SUCCESS)

@@ -1,5 +1,8 @@
 //! The control panel `/me`: single-use links exchanged for a cookie session, choices
-//! recorded through the consent path, CSRF, re-consent, benefit codes, logout.
+//! recorded through the consent path, CSRF, re-consent, benefit codes, logout; and the
+//! data plane: data held, reads in the activity feed, downloads and erasure.
+
+use std::io::Read;
 
 use candor_server::config::FlagOverrides;
 use candor_server::instance;
@@ -19,6 +22,11 @@ on_both!(
     after_a_material_change_the_panel_asks_again,
     a_form_from_an_older_notice_records_nothing,
     logout_ends_the_session,
+    data_held_shows_decrypted_values_grouped_by_category,
+    a_purpose_bound_read_appears_in_the_activity_feed,
+    downloads_are_attachments_holding_the_data_and_recorded_as_dsars,
+    download_and_delete_refuse_missing_or_forged_csrf,
+    delete_needs_the_confirmation_step_and_then_leaves_nothing,
 );
 
 /// A browser on the panel: keeps cookies, does not follow redirects by itself.
@@ -500,4 +508,327 @@ async fn logout_ends_the_session(backend: Backend) {
     assert_eq!(consents(&app, "lena").await["purposes"]["newsletter"]["state"], "granted");
     let audit = app.store.audit().recent(10).await.unwrap();
     assert!(audit.iter().any(|e| e.action == "panel.session.ended" && e.actor == "panel"));
+}
+
+/// Consents to personalization and newsletter, stores an email (with characters HTML must
+/// escape) and three product views, oldest first, through the API.
+async fn seed_data(app: &TestApp, subject: &str) {
+    app.consent(subject, json!({"personalization": true, "newsletter": true})).await;
+    let r = app
+        .put(
+            &format!("/v1/subjects/{subject}/traits"),
+            Some(&app.admin_key),
+            &json!({"traits": {"email": format!("{subject}+<shop>@example.com")}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["stored"], json!(["email"]));
+    let results = app
+        .events(json!([
+            {"subject": subject, "type": "product_viewed", "at": "2026-01-01T10:00:00Z", "properties": {"product_id": "tent-1"}},
+            {"subject": subject, "type": "product_viewed", "at": "2026-01-02T10:00:00Z", "properties": {"product_id": "stove-2"}},
+            {"subject": subject, "type": "product_viewed", "at": "2026-01-03T10:00:00Z", "properties": {"product_id": "lamp-3"}},
+        ]))
+        .await;
+    assert!(results.iter().all(|r| r["accepted"] == true), "{results:?}");
+}
+
+/// The part of the page from the card of data category `category` to the next card.
+fn held_category<'a>(html: &'a str, category: &str) -> &'a str {
+    let marker = format!("id=\"data-{category}\"");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no card for {category}"));
+    let rest = &html[start + marker.len()..];
+    let end = rest.find("class=\"card held\"").or_else(|| rest.find("</section>")).unwrap();
+    &rest[..end]
+}
+
+/// The rows of the activity table, as HTML, in page order.
+fn activity_rows(html: &str) -> Vec<&str> {
+    let start = html.find("<tbody>").expect("an activity table");
+    let end = html[start..].find("</tbody>").unwrap() + start;
+    html[start..end].split("<tr").skip(1).collect()
+}
+
+async fn dsars(app: &TestApp) -> Vec<Value> {
+    let r = app.get("/v1/dsar", Some(&app.admin_key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["requests"].as_array().unwrap().clone()
+}
+
+async fn data_held_shows_decrypted_values_grouped_by_category(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.consent("mia", json!({"personalization": true})).await;
+    let mut panel = Panel::open(&app, "mia").await;
+    assert!(panel.html.contains("We hold no data about you apart from your choices."), "the empty state");
+    assert!(!panel.html.contains("class=\"card held\""));
+
+    seed_data(&app, "mia").await;
+    panel.reload().await;
+    assert!(!panel.html.contains("We hold no data about you"));
+    assert!(!panel.html.contains("mia+<shop>"), "values are HTML-escaped");
+
+    let (email_at, browsing_at) = (
+        panel.html.find("id=\"data-contact.email\"").unwrap(),
+        panel.html.find("id=\"data-behavior.browsing\"").unwrap(),
+    );
+    assert!(email_at < browsing_at, "categories in the catalog's order");
+    let email = held_category(&panel.html, "contact.email");
+    assert!(email.contains("<h3>Email address</h3>"), "the category in plain words: {email}");
+    assert!(email.contains("<code>email</code>"));
+    assert!(email.contains("mia+&#60;shop&#62;@example.com"), "the decrypted value: {email}");
+    assert!(email.contains("Run your account, Deals by email"), "its purposes, by title");
+    assert!(email.contains("730 days (2 years)"), "its retention: the shortest of its purposes");
+    assert!(!email.contains("tent-1"), "events are not under the email");
+
+    let browsing = held_category(&panel.html, "behavior.browsing");
+    assert!(browsing.contains("<h3>Pages and products you view</h3>"), "{browsing}");
+    assert!(browsing.contains("Recorded in 3 events"), "{browsing}");
+    let order: Vec<usize> = ["lamp-3", "stove-2", "tent-1"].iter().map(|p| browsing.find(p).expect(p)).collect();
+    assert!(order[0] < order[1] && order[1] < order[2], "newest first: {order:?}");
+    assert!(browsing.contains("Recommendations for you, Improve the shop"));
+    assert!(browsing.contains("90 days (about 3 months)"));
+    assert!(!browsing.contains("example.com"));
+
+    panel.reload_with("?lang=de").await;
+    assert!(panel.html.contains("Daten, die wir über Sie speichern"));
+    let email = held_category(&panel.html, "contact.email");
+    assert!(email.contains("<h3>E-Mail-Adresse</h3>") && email.contains("Ihr Kundenkonto führen, Angebote per E-Mail"));
+    assert!(email.contains("730 Tage (2 Jahre)"));
+    let browsing = held_category(&panel.html, "behavior.browsing");
+    assert!(browsing.contains("In 3 Ereignissen erfasst") && browsing.contains("Empfehlungen für Sie"), "{browsing}");
+
+    // Nothing of another person shows.
+    seed_data(&app, "noah").await;
+    panel.reload().await;
+    assert!(!panel.html.contains("noah"));
+    assert!(held_category(&panel.html, "behavior.browsing").contains("Recorded in 3 events"));
+}
+
+async fn a_purpose_bound_read_appears_in_the_activity_feed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed_data(&app, "olga").await;
+    let mut panel = Panel::open(&app, "olga").await;
+    assert!(!panel.html.contains("read your data"), "no read yet");
+
+    let reader = app.key(&["read:personalization"]).await;
+    let r = app.get("/v1/subjects/olga/data?purpose=personalization", Some(&reader)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let analyst = app.key(&["read:analytics"]).await;
+    let r = app.get("/v1/subjects/olga/data?purpose=analytics", Some(&analyst)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["fields"], json!([]), "no analytics consent: nothing returned");
+
+    panel.reload().await;
+    let rows = activity_rows(&panel.html);
+    assert!(
+        rows[0].contains("An API key asked for your data for Improve the shop; nothing was returned"),
+        "newest first: {}",
+        rows[0]
+    );
+    assert!(rows[1].contains("An API key read your data for Recommendations for you: product_id."), "{}", rows[1]);
+    assert!(rows[1].contains("The shop’s systems, with an API key"));
+    assert!(rows[2..].iter().any(|r| r.contains("<strong>Agreed</strong>: Deals by email")), "consents follow");
+    assert_eq!(rows.len(), 4, "two reads and two consent changes");
+
+    panel.reload_with("?lang=de").await;
+    assert!(
+        panel.html.contains("Ein API-Schlüssel hat Ihre Daten für „Empfehlungen für Sie“ gelesen: product_id."),
+        "in German too"
+    );
+
+    // A read of another person does not show here.
+    seed_data(&app, "pia").await;
+    app.get("/v1/subjects/pia/data?purpose=personalization", Some(&reader)).await;
+    panel.reload().await;
+    assert_eq!(activity_rows(&panel.html).len(), 4);
+}
+
+async fn downloads_are_attachments_holding_the_data_and_recorded_as_dsars(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed_data(&app, "quinn").await;
+    let reader = app.key(&["read:newsletter"]).await;
+    app.get("/v1/subjects/quinn/data?purpose=newsletter", Some(&reader)).await;
+    let panel = Panel::open(&app, "quinn").await;
+    assert!(panel.html.contains("action=\"/me/export\""));
+    assert!(dsars(&app).await.is_empty());
+    let csrf = panel.csrf();
+
+    let r = panel
+        .client
+        .post(app.url("/me/export"))
+        .form(&[("csrf", csrf.as_str()), ("format", "json")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/json");
+    let disposition = r.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(disposition.starts_with("attachment; filename=\"my-data-") && disposition.ends_with(".json\""));
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let export: Value = r.json().await.unwrap();
+    assert_eq!(export["traits"]["email"]["value"], "quinn+<shop>@example.com");
+    let products: Vec<&str> =
+        export["events"].as_array().unwrap().iter().map(|e| e["properties"]["product_id"].as_str().unwrap()).collect();
+    assert_eq!(products, ["lamp-3", "stove-2", "tent-1"]);
+    assert_eq!(export["access_log"][0]["purpose"], "newsletter");
+    assert!(export.get("subject").is_none(), "the panel knows no host id, and invents none");
+    assert_eq!(export["requests"][0]["kind"], "export");
+
+    let r = panel
+        .client
+        .post(app.url("/me/export"))
+        .form(&[("csrf", csrf.as_str()), ("format", "csv")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    assert!(r.headers()["content-disposition"].to_str().unwrap().ends_with(".zip\""));
+    let bytes = r.bytes().await.unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut traits = String::new();
+    zip.by_name("traits.csv").unwrap().read_to_string(&mut traits).unwrap();
+    assert!(traits.contains("quinn+<shop>@example.com"), "{traits}");
+    let mut events = String::new();
+    zip.by_name("events.csv").unwrap().read_to_string(&mut events).unwrap();
+    assert!(events.contains("stove-2") && events.lines().count() == 4, "{events}");
+
+    let requests = dsars(&app).await;
+    assert_eq!(requests.len(), 2, "each download is a request");
+    for (request, format) in requests.iter().zip(["csv", "json"]) {
+        assert_eq!(request["kind"], "export");
+        assert_eq!(request["status"], "completed");
+        assert_eq!(request["note"], format!("exported as {format} by panel"));
+    }
+    let audit = app.store.audit().recent(10).await.unwrap();
+    assert_eq!(audit.iter().filter(|e| e.action == "subject.exported" && e.actor == "panel").count(), 2);
+
+    let sent = panel.send("/me/export", &[("csrf", &csrf), ("format", "xml")]).await;
+    assert_eq!(sent.status, 400, "an unknown format is refused");
+    let r = panel.client.get(app.url("/me/export?format=json")).send().await.unwrap();
+    assert_eq!(r.status(), 405, "no download by GET: a link from another site could trigger it");
+    assert_eq!(dsars(&app).await.len(), 2, "and neither recorded anything");
+}
+
+async fn download_and_delete_refuse_missing_or_forged_csrf(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed_data(&app, "rosa").await;
+    seed_data(&app, "sven").await;
+    let panel = Panel::open(&app, "rosa").await;
+    let other = Panel::open(&app, "sven").await;
+    let others_token = other.csrf();
+    for csrf in [None, Some("forged"), Some(""), Some(others_token.as_str())] {
+        let mut export = vec![("format", "json")];
+        let mut erase = vec![("confirm", "erase")];
+        if let Some(csrf) = csrf {
+            export.push(("csrf", csrf));
+            erase.push(("csrf", csrf));
+        }
+        let sent = panel.send("/me/export", &export).await;
+        assert_eq!(sent.status, 403, "export, csrf {csrf:?}");
+        assert!(sent.body.contains("This form could not be verified"));
+        assert!(!sent.body.contains("example.com"));
+        let sent = panel.send("/me/delete", &erase).await;
+        assert_eq!(sent.status, 403, "delete, csrf {csrf:?}");
+        assert!(sent.body.contains("This form could not be verified"));
+    }
+    // Without a session, the right-looking form does nothing either.
+    let stranger = browser();
+    let r = stranger
+        .post(app.url("/me/delete"))
+        .form(&[("csrf", panel.csrf().as_str()), ("confirm", "erase")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+
+    assert!(dsars(&app).await.is_empty(), "no export and no erasure was recorded");
+    assert_eq!(consents(&app, "rosa").await["purposes"]["newsletter"]["state"], "granted", "rosa still exists");
+    let r = panel.client.get(app.url("/me")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the session was not ended");
+    assert!(r.text().await.unwrap().contains("rosa+&#60;shop&#62;@example.com"), "the data is still there");
+
+    // The right token works, which shows the refusals were about the token.
+    let sent = panel.send("/me/export", &[("csrf", &panel.csrf()), ("format", "json")]).await;
+    assert_eq!(sent.status, 200);
+    assert_eq!(dsars(&app).await.len(), 1);
+}
+
+async fn delete_needs_the_confirmation_step_and_then_leaves_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    seed_data(&app, "tara").await;
+    seed_data(&app, "uwe").await;
+    let mut panel = Panel::open(&app, "tara").await;
+    // An unused link and the cookie of a second session, to replay after the erasure.
+    let spare_link = link(&app, "tara").await;
+    let r = browser().get(link(&app, "tara").await).send().await.unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let replay = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    assert!(panel.html.contains("href=\"/me/delete\""), "the panel leads to the confirmation step");
+    assert!(!panel.html.contains("name=\"confirm\""), "and cannot erase by itself");
+    let sent = panel.send("/me/delete", &[("csrf", &panel.csrf())]).await;
+    assert_eq!(sent.status, 303, "a delete form without the confirmation…");
+    assert_eq!(sent.location, "/me/delete", "…leads to the confirmation step");
+    assert_eq!(consents(&app, "tara").await["purposes"]["newsletter"]["state"], "granted", "and erases nothing");
+
+    let r = panel.client.get(app.url("/me/delete")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let step = r.text().await.unwrap();
+    assert!(step.contains("<h1>Delete all your data?</h1>"));
+    assert!(step.contains("This cannot be undone."));
+    assert!(step.contains("4 items of data about you (email address, pages and products you view)."), "{step}");
+    assert!(step.contains("Your 2 recorded choices and their receipts."));
+    assert!(step.contains("We also tell Mailer Inc., who received some of your data, about the deletion."));
+    assert!(step.contains("name=\"confirm\" value=\"erase\""));
+    assert!(!step.contains("tara+"), "the step names kinds of data, not values");
+    assert_eq!(consents(&app, "tara").await["purposes"]["newsletter"]["state"], "granted", "showing it erased nothing");
+    assert_eq!(browser().get(app.url("/me/delete")).send().await.unwrap().status(), 403, "no session, no step");
+
+    let r = panel.client.get(app.url("/me/delete?lang=de")).send().await.unwrap();
+    let step_de = r.text().await.unwrap();
+    assert!(step_de.contains("Alle Ihre Daten löschen?") && step_de.contains("nicht rückgängig"));
+    assert_eq!(field(&step_de, "lang"), "de");
+    panel.html = step_de;
+    let sent = panel.send("/me/delete", &[("csrf", &panel.csrf()), ("confirm", "erase"), ("lang", "de")]).await;
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let certificate = sent.location.strip_prefix("/me?done=erased&certificate=").unwrap().strip_suffix("&lang=de");
+    let certificate = certificate.unwrap_or_else(|| panic!("{}", sent.location)).to_string();
+
+    // The page after: in the person's language, with the certificate, and nothing else.
+    let r = panel.client.get(app.url(&sent.location)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let done = r.text().await.unwrap();
+    assert!(done.contains("Ihre Daten wurden gelöscht"), "{done}");
+    assert!(done.contains(&format!("<code id=\"certificate\" class=\"benefit-code\">{certificate}</code>")));
+    assert_no_subject_data(&done);
+    assert!(!done.contains("tara"));
+    let forged = browser().get(app.url("/me?done=erased&certificate=made-up")).send().await.unwrap();
+    assert_eq!(forged.status(), 403, "only a real certificate is shown");
+
+    let request = app.get(&format!("/v1/dsar/{certificate}"), Some(&app.admin_key)).await;
+    assert_eq!(request.body["kind"], "erasure");
+    assert_eq!(request.body["status"], "completed");
+    assert_eq!(request.body["note"], "erased by panel");
+    assert_eq!(request.body["result"]["certificate"]["erased"]["traits"], 1);
+    assert_eq!(request.body["result"]["certificate"]["erased"]["events"], 3);
+    let audit = app.store.audit().recent(10).await.unwrap();
+    assert!(audit.iter().any(|e| e.action == "subject.erased" && e.actor == "panel"));
+
+    // Afterwards: unknown to the API, and no cookie or link shows anything.
+    app.get("/v1/subjects/tara/consents", Some(&app.consent_key)).await.problem(404);
+    for path in ["/me", "/me/delete"] {
+        let r = panel.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 403, "the panel's own cookie was cleared: {path}");
+        assert_no_subject_data(&r.text().await.unwrap());
+        let r = replay.get(app.url(path)).header("cookie", &cookie).send().await.unwrap();
+        assert_eq!(r.status(), 403, "another session's cookie, replayed: {path}");
+        assert_no_subject_data(&r.text().await.unwrap());
+    }
+    let r = browser().get(&spare_link).send().await.unwrap();
+    assert_eq!(r.status(), 403, "an unused link of the erased subject opens nothing");
+    assert_no_subject_data(&r.text().await.unwrap());
+    // Another person is untouched.
+    let other = Panel::open(&app, "uwe").await;
+    assert!(other.html.contains("uwe+&#60;shop&#62;@example.com"));
 }

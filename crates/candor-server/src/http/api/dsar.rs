@@ -44,7 +44,7 @@ async fn export(
         return Err(ApiError::invalid_field("format", "expected json or csv"));
     }
     let (subject, pid) = known_subject(&state, &id).await?;
-    let export = dsar::export(&state, &subject, pid, &actor, format).await?;
+    let export = dsar::export(&state, Some(&subject), pid, &actor, format).await?;
     if format == "csv" {
         let zip = dsar::export_zip(&export)?;
         let disposition = "attachment; filename=\"candor-export.zip\"";
@@ -83,7 +83,7 @@ async fn erase(
             None => return Err(ApiError::not_found("no such request")),
         }
     }
-    let out = dsar::erase(&state, &subject, pid, &actor, q.dsar).await?;
+    let out = dsar::erase(&state, Some(&subject), pid, &actor, q.dsar).await?;
     out.map(Json).ok_or_else(|| ApiError::not_found("unknown subject"))
 }
 

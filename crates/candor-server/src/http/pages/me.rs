@@ -7,6 +7,13 @@
 //! redirected to `/me` so the token leaves the address bar. Every form works without
 //! JavaScript (POST, then redirect, then GET) and carries a CSRF token derived from the
 //! session secret, so a form posted from elsewhere changes nothing.
+//!
+//! The data plane shows here too: everything held about the person (opened with their
+//! key), every read of it by an API key or an admin, a download of all of it (a DSAR
+//! export) and its erasure behind a confirmation step. Downloads are POSTs with the CSRF
+//! token, not GETs: each one records a DSAR, writes an audit entry and tells processors,
+//! and a GET would let any page the person visits trigger that through a top-level link
+//! (the SameSite=Lax cookie goes along with those), or a link prefetcher do it unasked.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
@@ -32,13 +39,14 @@ use subtle::ConstantTimeEq;
 
 use super::privacy::{PurposeView, purpose_view};
 use super::{Chrome, MessagePage, PageContext, PageError, PageErrorKind, html, lang_param, query_param};
-use crate::clock::now_ms;
+use crate::clock::{now_ms, parse_rfc3339, rfc3339};
 use crate::consent_writer::{effective_states, rules_view};
 use crate::http::api::consents::{ChoiceRequest, record_choices};
-use crate::i18n::{self, Lang};
+use crate::i18n::{self, ErasureScope, Lang, Reader};
 use crate::instance::audit_entry;
 use crate::notice_cache::CurrentNotice;
 use crate::state::AppState;
+use crate::{dsar, subject_data};
 
 /// The cookie that holds the panel session's secret.
 const COOKIE: &str = "candor_panel";
@@ -48,6 +56,16 @@ const SESSION_TTL_MS: i64 = 60 * 60 * 1000;
 
 /// The audit actor of everything done in the panel: the person, through this page.
 const ACTOR: &str = "panel";
+
+/// How many of the newest events the panel opens to show recent values. The number of
+/// events per field comes from the store, so it is exact however many there are.
+const PANEL_EVENTS: i64 = 500;
+
+/// How many recent values the panel shows per event field.
+const RECENT_VALUES: usize = 5;
+
+/// What the confirmation step's form must carry for an erasure to happen.
+const CONFIRM_ERASE: &str = "erase";
 
 /// A live panel session, as found from the request's cookie.
 struct Session {
@@ -122,6 +140,15 @@ async fn panel(
         return exchange(&state, &ctx, &token).await;
     }
     let Some(session) = session(&state, &ctx, &headers).await? else {
+        if query_param(&uri, "done").as_deref() == Some("erased")
+            && let Some(id) = query_param(&uri, "certificate")
+            && is_erasure_certificate(&state, &ctx, &id).await?
+        {
+            let mut chrome = ctx.chrome("me");
+            // A `?lang=` link would drop the certificate from the address (and show a 403).
+            chrome.languages.clear();
+            return Ok(html(&ErasedPage { chrome, certificate: id, contact: ctx.contact.clone() }));
+        }
         if query_param(&uri, "done").as_deref() == Some("signed_out") {
             let t = ctx.t();
             return Ok(html(&MessagePage {
@@ -207,22 +234,61 @@ pub struct BenefitView {
     pub needs: Vec<String>,
 }
 
-/// One consent change in the activity feed.
+/// One entry of the activity feed: a consent change, or a read of the person's data.
 pub struct ActivityView {
+    /// When (Unix ms), to merge the two kinds.
+    pub at: i64,
     /// The day.
     pub date: String,
     /// The time of day.
     pub time: String,
-    /// The purpose's title.
-    pub purpose: String,
-    /// The choice, in words.
-    pub state: &'static str,
-    /// Where it was made, in words.
+    /// The choice in words (a consent change), shown before `what`.
+    pub state: Option<&'static str>,
+    /// The purpose's title (a consent change) or what happened, as a sentence (a read).
+    pub what: String,
+    /// Where it was made, or who read, in words.
     pub source: String,
     /// How, in words.
     pub method: String,
-    /// The notice version it was made under.
-    pub version: i64,
+    /// The notice version a choice was made under.
+    pub version: Option<i64>,
+}
+
+/// One kind of data held (a catalog category), with its fields.
+pub struct HeldCategory {
+    /// The category as the catalog names it (`contact.email`); empty for fields the
+    /// catalog no longer declares.
+    pub id: String,
+    /// The category in plain words.
+    pub name: String,
+    /// The fields of that category held about the person.
+    pub fields: Vec<HeldField>,
+}
+
+/// One field held: its stored value (a trait), the events that carry it, or both.
+pub struct HeldField {
+    /// The field's name.
+    pub name: String,
+    /// The stored value, opened.
+    pub value: Option<String>,
+    /// When the value was saved.
+    pub saved_on: Option<String>,
+    /// How many events carry it, in words.
+    pub events: Option<String>,
+    /// Its newest values in events.
+    pub recent: Vec<RecentValue>,
+    /// Titles of its purposes.
+    pub purposes: Vec<String>,
+    /// How long it is kept, in words.
+    pub retention: Option<String>,
+}
+
+/// A value of a field in one event.
+pub struct RecentValue {
+    /// The value.
+    pub value: String,
+    /// The event's day.
+    pub date: String,
 }
 
 /// The message at the top after a form was sent.
@@ -255,10 +321,48 @@ pub struct PanelPage {
     pub choices: Vec<ChoiceView>,
     /// Benefits.
     pub benefits: Vec<BenefitView>,
-    /// Consent changes, newest first.
+    /// Everything held, by category.
+    pub held: Vec<HeldCategory>,
+    /// Consent changes and reads of the data, newest first.
     pub activity: Vec<ActivityView>,
     /// The privacy notice, for "read the full notice".
     pub privacy_href: String,
+    /// The erasure's confirmation step.
+    pub delete_href: String,
+}
+
+/// `GET /me/delete`: the confirmation step of an erasure.
+#[derive(Template)]
+#[template(path = "me_delete.html")]
+pub struct DeletePage {
+    /// The layout.
+    pub chrome: Chrome,
+    /// The CSRF token of the form.
+    pub csrf: String,
+    /// The notice version (carried like every panel form).
+    pub notice_version: i64,
+    /// `?lang=` to carry through the form.
+    pub lang_field: Option<&'static str>,
+    /// What will be deleted, one line each.
+    pub lines: Vec<String>,
+    /// Which processors are told, in a sentence.
+    pub processors: Option<String>,
+    /// Whom to write to about the shop account.
+    pub contact: String,
+    /// Back to the panel (cancel).
+    pub back_href: String,
+}
+
+/// The page after an erasure from the panel.
+#[derive(Template)]
+#[template(path = "me_erased.html")]
+pub struct ErasedPage {
+    /// The layout.
+    pub chrome: Chrome,
+    /// The erasure certificate's id.
+    pub certificate: String,
+    /// Whom to write to.
+    pub contact: String,
 }
 
 async fn render_panel(
@@ -328,19 +432,42 @@ async fn render_panel(
         })
         .collect();
 
-    let activity = history
+    let mut activity: Vec<ActivityView> = history
         .iter()
         .rev()
         .map(|r| ActivityView {
+            at: r.at,
             date: i18n::date(lang, r.at),
             time: i18n::time_of_day(r.at),
-            purpose: title_of(&r.purpose).unwrap_or_else(|| r.purpose.clone()),
-            state: ConsentState::parse(&r.state).map(|s| i18n::consent_state(lang, s)).unwrap_or("—"),
+            state: Some(ConsentState::parse(&r.state).map(|s| i18n::consent_state(lang, s)).unwrap_or("—")),
+            what: title_of(&r.purpose).unwrap_or_else(|| r.purpose.clone()),
             source: i18n::source(lang, &r.source),
             method: i18n::method(lang, &r.method),
-            version: r.notice_version,
+            version: Some(r.notice_version),
         })
         .collect();
+    let reads = state.store().data_reads(session.pid).await.map_err(|e| ctx.failed(e.into()))?;
+    activity.extend(reads.iter().map(|r| {
+        let reader = if r.actor.starts_with("key:") { Reader::Key } else { Reader::Admin };
+        let fields: Vec<&str> = r.fields.split(',').filter(|f| !f.is_empty()).collect();
+        let purpose = title_of(&r.purpose).unwrap_or_else(|| r.purpose.clone());
+        ActivityView {
+            at: r.at,
+            date: i18n::date(lang, r.at),
+            time: i18n::time_of_day(r.at),
+            state: None,
+            what: i18n::data_read(lang, reader, &purpose, &fields),
+            source: match reader {
+                Reader::Key => t.read_by_key.to_string(),
+                Reader::Admin => t.read_by_admin.to_string(),
+            },
+            method: String::new(),
+            version: None,
+        }
+    }));
+    // Newest first; the sort is stable, so entries of the same instant keep their order.
+    activity.sort_by_key(|a| std::cmp::Reverse(a.at));
+    let held = held_views(state, ctx, &current, session.pid).await?;
 
     let flash = match done {
         // A receipt id in the address is shown only if it is one of this person's.
@@ -363,9 +490,115 @@ async fn render_panel(
         reconsent,
         choices,
         benefits,
+        held,
         activity,
         privacy_href: format!("/privacy{}", ctx.lang_query(true)),
+        delete_href: format!("/me/delete{}", ctx.lang_query(true)),
     }))
+}
+
+/// A value as the person reads it: text as is, anything else in its JSON form.
+fn display_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => "—".to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The first letter in upper case (category words start a heading).
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// Everything held about the person, opened, grouped by the catalog's categories: each
+/// field with its value (traits) or its events (how many, the newest values), its
+/// purposes and retention. Fields the catalog no longer declares come last, together.
+async fn held_views(
+    state: &AppState,
+    ctx: &PageContext,
+    current: &CurrentNotice,
+    pid: Pid,
+) -> Result<Vec<HeldCategory>, PageError> {
+    let lang = ctx.lang;
+    let held = subject_data::held_data(state, pid, PANEL_EVENTS).await.map_err(|e| ctx.failed(e))?;
+    let counts = state.store().event_field_counts(pid).await.map_err(|e| ctx.failed(e.into()))?;
+    let mut fields: BTreeMap<String, HeldField> = BTreeMap::new();
+    fn entry<'a>(fields: &'a mut BTreeMap<String, HeldField>, name: &str) -> &'a mut HeldField {
+        fields.entry(name.to_string()).or_insert_with(|| HeldField {
+            name: name.to_string(),
+            value: None,
+            saved_on: None,
+            events: None,
+            recent: Vec::new(),
+            purposes: Vec::new(),
+            retention: None,
+        })
+    }
+    for (name, stored) in &held.traits {
+        let field = entry(&mut fields, name);
+        field.value = Some(display_value(&stored.value));
+        field.saved_on = parse_rfc3339(&stored.at).map(|ms| i18n::date(lang, ms));
+    }
+    let mut per_field: BTreeMap<&str, i64> = BTreeMap::new();
+    for (set, n) in &counts {
+        for name in set.split(',').filter(|f| !f.is_empty()) {
+            *per_field.entry(name).or_default() += n;
+        }
+    }
+    for (name, n) in per_field {
+        entry(&mut fields, name).events = Some(i18n::recorded_in(lang, n));
+    }
+    for event in &held.events {
+        let date = parse_rfc3339(&event.at).map(|ms| i18n::date(lang, ms)).unwrap_or_default();
+        for (name, value) in &event.properties {
+            let field = entry(&mut fields, name);
+            if field.recent.len() < RECENT_VALUES {
+                field.recent.push(RecentValue { value: display_value(value), date: date.clone() });
+            }
+        }
+    }
+
+    let catalog = &current.catalog;
+    let title =
+        |id: &str| current.notice.purpose(id).map_or_else(|| id.to_string(), |p| p.title.get(lang.code()).to_string());
+    // Declared categories by name; undeclared fields under "" (sorted last below).
+    let mut groups: BTreeMap<String, Vec<HeldField>> = BTreeMap::new();
+    for (name, mut field) in fields {
+        let category = match catalog.field(&name) {
+            Some(decl) => {
+                field.purposes = decl.purposes.iter().map(|p| title(p)).collect();
+                field.retention = Some(i18n::days(lang, decl.effective_retention_days(catalog)));
+                decl.category.clone()
+            }
+            None => String::new(),
+        };
+        groups.entry(category).or_default().push(field);
+    }
+    let undeclared = groups.remove("");
+    let mut views: Vec<HeldCategory> = groups
+        .into_iter()
+        .map(|(id, fields)| HeldCategory { name: capitalized(&i18n::category(lang, &id)), id, fields })
+        .collect();
+    // In the catalog's order (as the notice lists data), not the alphabet's.
+    views.sort_by_key(|c| catalog.fields.iter().position(|f| f.category == c.id));
+    if let Some(fields) = undeclared {
+        views.push(HeldCategory { id: String::new(), name: ctx.t().data_undeclared.to_string(), fields });
+    }
+    Ok(views)
+}
+
+/// Whether `id` names a completed erasure (the page after one shows only a real one).
+async fn is_erasure_certificate(state: &AppState, ctx: &PageContext, id: &str) -> Result<bool, PageError> {
+    if id.is_empty() || id.len() > 64 {
+        return Ok(false);
+    }
+    let found = state.store().dsar(id).await.map_err(|e| ctx.failed(e.into()))?;
+    Ok(found.is_some_and(|d| d.kind == "erasure" && d.status == "completed"))
 }
 
 /// The small print under a switch, as sentences: what the switch means, how long data is
@@ -563,12 +796,116 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     Ok(see_other(&format!("/me?done=signed_out{}", ctx.lang_query(false)), Some(cookie)))
 }
 
+/// `POST /me/export`: "Download my data". The whole export (as for the API's
+/// `GET /v1/subjects/{id}/export`), recorded as a completed DSAR with actor `panel` and
+/// audited, answered as a file to save. The panel knows only the pid, so the export
+/// carries no host subject id.
+async fn download(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+    let (session, ctx, form) = verified_form(&state, &headers, &body).await?;
+    let format = match form.get("format") {
+        Some("json") => "json",
+        Some("csv") => "csv",
+        _ => return Err(ctx.error(PageErrorKind::BadForm)),
+    };
+    let export = dsar::export(&state, None, session.pid, ACTOR, format).await.map_err(|e| ctx.failed(e))?;
+    let day = &rfc3339(now_ms())[..10];
+    let (bytes, content_type, name) = if format == "csv" {
+        (dsar::export_zip(&export).map_err(|e| ctx.failed(e))?, "application/zip", format!("my-data-{day}.zip"))
+    } else {
+        let json = serde_json::to_vec_pretty(&export).map_err(|e| ctx.failed(crate::error::ApiError::internal(e)))?;
+        (json, "application/json", format!("my-data-{day}.json"))
+    };
+    let mut response = bytes.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let disposition = format!("attachment; filename=\"{name}\"");
+    h.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).expect("the file name is ASCII"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    Ok(response)
+}
+
+/// `GET /me/delete`: the confirmation step of "Delete my data": what will be deleted, that
+/// it cannot be undone, and the form that does it. Showing it changes nothing.
+async fn delete_step(State(state): State<AppState>, headers: HeaderMap, uri: Uri) -> Result<Response, PageError> {
+    let ctx = PageContext::new(&state, &headers, lang_param(&uri).as_deref());
+    let Some(session) = session(&state, &ctx, &headers).await? else {
+        return Err(ctx.error(PageErrorKind::NoSession));
+    };
+    let current = ctx.notice(&state)?;
+    let lang = ctx.lang;
+    let failed = |e: candor_store::StoreError| ctx.failed(e.into());
+    let store = state.store();
+    let traits = store.traits(session.pid).await.map_err(failed)?;
+    let events = store.event_count(session.pid).await.map_err(failed)?;
+    let field_sets = store.event_field_sets(Some(session.pid)).await.map_err(failed)?;
+    let mut categories: Vec<String> = Vec::new();
+    let names = traits.iter().map(|t| t.field.as_str()).chain(field_sets.iter().flat_map(|s| s.split(',')));
+    for name in names.filter(|n| !n.is_empty()) {
+        let category = match current.catalog.field(name) {
+            Some(decl) => i18n::category(lang, &decl.category),
+            None => name.replace('_', " "),
+        };
+        if !categories.contains(&category) {
+            categories.push(category);
+        }
+    }
+    let scope = ErasureScope {
+        traits: traits.len(),
+        events,
+        categories,
+        choices: store.consent_history(session.pid).await.map_err(failed)?.len(),
+        benefits: current.notice.purposes.iter().any(|p| !p.benefits.is_empty()),
+        reads: store.data_reads(session.pid).await.map_err(failed)?.len(),
+    };
+    let mut lines = i18n::erasure_lines(lang, &scope);
+    lines.push(ctx.t().delete_session_item.to_string());
+    // Every processor is told (`dsar::erase`); from the panel the webhook names no subject.
+    let processors: Vec<String> = current
+        .catalog
+        .processors
+        .iter()
+        .map(|p| current.notice.processor(&p.id).and_then(|n| n.name.clone()).unwrap_or_else(|| p.id.clone()))
+        .collect();
+    Ok(html(&DeletePage {
+        chrome: ctx.chrome("me"),
+        csrf: csrf_token(&session.secret),
+        notice_version: current.version,
+        lang_field: ctx.explicit.then(|| lang.code()),
+        lines,
+        processors: (!processors.is_empty()).then(|| i18n::erasure_processors(lang, &processors)),
+        contact: ctx.contact.clone(),
+        back_href: format!("/me{}", ctx.lang_query(true)),
+    }))
+}
+
+/// `POST /me/delete`: erases the person (`dsar::erase`, actor `panel`) once the
+/// confirmation step's form says so; the erasure deletes every panel session and link of
+/// theirs, so the cookie is cleared and the browser sent to a page with the certificate.
+/// A form without the confirmation (the panel's own button, or a forged one) erases
+/// nothing and leads to the confirmation step.
+async fn delete(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
+    let (session, ctx, form) = verified_form(&state, &headers, &body).await?;
+    if form.get("confirm") != Some(CONFIRM_ERASE) {
+        return Ok(see_other(&format!("/me/delete{}", ctx.lang_query(true)), None));
+    }
+    let erased = dsar::erase(&state, None, session.pid, ACTOR, None).await.map_err(|e| ctx.failed(e))?;
+    // Unknown: erased meanwhile (by the API or another tab), and with it this session.
+    let Some(erased) = erased else { return Err(ctx.error(PageErrorKind::NoSession)) };
+    let id = erased.certificate["certificate_id"].as_str().unwrap_or_default().to_string();
+    let cookie = session_cookie(&state, "", 0);
+    Ok(see_other(&format!("/me?done=erased&certificate={id}{}", ctx.lang_query(false)), Some(cookie)))
+}
+
 /// Routes of the control panel.
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/me", get(panel))
         .route("/me/choices", post(save_choices))
         .route("/me/reconsent", post(reconsent))
+        .route("/me/export", post(download))
+        .route("/me/delete", get(delete_step).post(delete))
         .route("/me/logout", post(logout))
 }
 
