@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod extract;
+pub mod widget;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -83,6 +84,7 @@ pub fn app(state: AppState) -> Router {
         .max_age(Duration::from_secs(600));
 
     router
+        .merge(widget::router())
         .route(
             "/openapi.json",
             axum::routing::get(move || {

@@ -11,3 +11,4 @@ mod keys;
 mod notice;
 mod receipts;
 mod storage;
+mod widget;
