@@ -271,7 +271,7 @@ button:disabled{opacity:.6;cursor:progress}
 .plain:hover:not(:disabled){background:#f0f4f9}
 button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #2563eb;outline-offset:2px}
 .overlay{position:fixed;z-index:2147483001;inset:0;background:rgba(15,23,42,.5);display:flex;align-items:center;justify-content:center;padding:16px}
-.dialog{background:#fff;border-radius:14px;box-shadow:0 20px 60px rgba(15,23,42,.35);width:100%;max-width:600px;max-height:calc(100vh - 32px);display:flex;flex-direction:column}
+.dialog{background:#fff;border-radius:14px;box-shadow:0 20px 60px rgba(15,23,42,.35);width:100%;max-width:640px;max-height:calc(100vh - 32px);display:flex;flex-direction:column}
 .dialog:focus{outline:none}
 .head{display:flex;justify-content:space-between;align-items:center;gap:16px;padding:20px 24px 4px}
 .x{min-height:36px;min-width:36px;padding:0;background:#fff;color:#1b2431;border:1px solid #c3cbd6;border-radius:50%;font-size:20px;line-height:1}
@@ -281,6 +281,7 @@ button:focus-visible,input:focus-visible,a:focus-visible{outline:3px solid #2563
 .row label,.row .name{font-weight:650;color:#111827;cursor:pointer}
 .desc{margin:4px 0 0}
 .meta{margin:6px 0 0;font-size:13.5px;color:#465264}
+.meta span{display:inline-block;max-width:100%}
 .meta b{font-weight:600;color:#2c3644}
 .tag{display:inline-block;font-size:13px;font-weight:600;border-radius:999px;padding:2px 10px;white-space:nowrap}
 .on{color:#14532d;background:#e3f4e8}
@@ -292,6 +293,7 @@ input[role=switch]:checked{background:var(--accent)}
 input[role=switch]:checked::before{transform:translateX(20px)}
 .foot{border-top:1px solid #e3e8ef;padding:14px 24px 20px}
 .foot .pair{grid-template-columns:1fr 1fr 1fr;width:100%}
+.foot button{padding:10px 12px}
 .links{margin:10px 0 16px;font-size:14px;color:#465264}
 .links a{color:var(--accent)}
 @media (max-width:520px){.foot .pair{grid-template-columns:1fr}.pair{flex-basis:100%}}
@@ -373,7 +375,7 @@ input[role=switch]:checked::before{transform:translateX(20px)}
         control),
       h('p', { class: 'desc', id: `${id}-d` }, text(p.description),
         p.legal_basis === 'legitimate_interest' ? ` (${ui.objectable})` : ''),
-      h('p', { class: 'meta' }, meta.map(([k, v], i) => [i ? ' · ' : '', h('b', {}, `${k}: `), v])),
+      h('p', { class: 'meta' }, meta.map(([k, v], i) => [i ? ' · ' : '', h('span', {}, h('b', {}, `${k}: `), v)])),
       (p.benefits || []).map((b) => h('div', { class: 'benefit' }, h('b', {}, `${ui.unlocks}: `), text(b.title))));
   };
 
