@@ -173,7 +173,7 @@
 
   const save = async (choices) => {
     if (saving || !notice) return;
-    if (!Object.keys(choices).length && !gpc) return hide(); // nothing to record
+    if (!Object.keys(choices).length && !gpc) return closeDialog(); // nothing to record
     busy(true);
     const body = { anonymous_id: readId() || makeId(), choices, notice_version: notice.version, source: 'widget', page: location.origin + location.pathname };
     if (gpc) body.gpc = true;
@@ -317,11 +317,6 @@ input[role=switch]:checked::before{transform:translateX(20px)}
 
   const mount = () => {
     if (!host.isConnected) (document.body || document.documentElement).prepend(host);
-  };
-  const hide = () => {
-    ask = [];
-    message = '';
-    render();
   };
 
   const titles = (ids) => ids.map((id) => text(purpose(id).title));
