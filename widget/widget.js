@@ -170,6 +170,8 @@
       return false;
     }
   };
+  // Ask candor now, before building anything: the answer is the critical path to the banner.
+  load();
 
   const save = async (choices) => {
     if (saving || !notice) return;
@@ -480,5 +482,4 @@ input[role=switch]:checked::before{transform:translateX(20px)}
     /** Opens the preferences dialog. */
     open,
   };
-  load();
 })();
