@@ -131,11 +131,13 @@
     p.legal_basis === 'consent' ? 'denied' : p.legal_basis === 'legitimate_interest' && gpcHeld(p) ? 'objected' : 'granted']));
 
   // ---- Talking to candor. ----
+  // Default credentials and cache modes, so that a host's optional
+  // <link rel="preload" as="fetch" crossorigin href=".../v1/notice"> is reused by the fetch.
   const request = async (path, init) => {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), 10000);
     try {
-      return await fetch(endpoint(path), Object.assign({ credentials: 'omit', cache: 'no-store', signal: ctl.signal }, init));
+      return await fetch(endpoint(path), Object.assign({ signal: ctl.signal }, init));
     } finally {
       clearTimeout(timer);
     }
