@@ -1,6 +1,8 @@
 /*! candor consent widget, served by candor at /widget.js. Apache-2.0.
  *
  * Embed: <script src="https://candor.example/widget.js" data-candor-origin="https://candor.example/"></script>
+ * Optional, for a faster first banner: <link rel="preload" as="fetch" crossorigin href="https://candor.example/v1/notice">
+ * Any element with a data-candor-open attribute (a footer link) opens the preferences.
  *
  * It talks to candor only: GET /v1/notice, GET /v1/consents?anonymous_id=, POST /v1/consents.
  * Nothing optional is on until the visitor says yes; if candor cannot be reached, nothing is

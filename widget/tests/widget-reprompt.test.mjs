@@ -109,3 +109,33 @@ test('a notice published while the banner is open is shown before anything is re
   assert.equal(rows.newsletter.notice_version, shown + 1, 'recorded under the notice actually shown');
   await context.close();
 });
+
+test('a legitimate-interest purpose is on by default, shown with a switch to object', T, async () => {
+  await candor.editCatalog((toml) => `${toml}
+[[purpose]]
+id = "fraud_prevention"
+title = "Prevent fraud"
+description = "We check orders for signs of fraud."
+legal_basis = "legitimate_interest"
+retention_days = 180
+`);
+  const { context, page } = await newPage(browser);
+  await page.goto(host.page(widgetPage(candor)));
+  await banner(page).waitFor();
+  assert.equal(await page.evaluate(() => window.candor.hasConsent('fraud_prevention')), true);
+  await page.getByRole('button', { name: 'Choose' }).click();
+  const sw = page.getByRole('switch', { name: 'Prevent fraud' });
+  assert.equal(await sw.isChecked(), true, 'on by default');
+  assert.match(await page.locator('[data-candor] .purpose', { hasText: 'Prevent fraud' }).innerText(), /On unless you object/);
+  for (const name of ['Recommendations for you', 'Deals by email', 'Improve the shop']) {
+    assert.equal(await page.getByRole('switch', { name }).isChecked(), false, `${name} is not pre-ticked`);
+  }
+  await sw.uncheck();
+  await page.getByRole('button', { name: 'Save choices' }).click();
+  await page.locator('[data-candor] [role="dialog"]').waitFor({ state: 'detached' });
+  assert.equal(await banner(page).count(), 0);
+  const state = (await candor.get(`/v1/consents?anonymous_id=${await anonymousId(page)}`)).body;
+  assert.equal(state.purposes.fraud_prevention, 'objected');
+  assert.equal(await page.evaluate(() => window.candor.hasConsent('fraud_prevention')), false);
+  await context.close();
+});

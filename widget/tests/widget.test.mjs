@@ -319,6 +319,22 @@ describe('accessibility and language', () => {
     await context.close();
   });
 
+  test('a host link marked data-candor-open opens the dialog; focus goes back to it', T, async () => {
+    const { context, page } = await openShop();
+    await banner(page).waitFor();
+    await page.getByRole('button', { name: 'Reject all' }).click();
+    await banner(page).waitFor({ state: 'detached' });
+    const link = page.getByRole('link', { name: 'Privacy choices' });
+    await link.focus();
+    await page.keyboard.press('Enter');
+    await dialog(page).waitFor();
+    assert.equal(await page.getByRole('dialog', { name: 'Your privacy choices' }).getAttribute('aria-modal'), 'true');
+    await page.keyboard.press('Escape');
+    await dialog(page).waitFor({ state: 'detached' });
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Privacy choices');
+    await context.close();
+  });
+
   test('German from <html lang="de">, titles from the catalog translations', T, async () => {
     const { context, page } = await openShop({ lang: 'de' });
     await banner(page).waitFor();
