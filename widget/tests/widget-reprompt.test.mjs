@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser, newPage, startCandor, startHost, widgetPage } from './harness.mjs';
+import { launchBrowser, newPage, screenshot, startCandor, startHost, widgetPage } from './harness.mjs';
 
 const T = { timeout: 90_000 };
 let host;
@@ -54,6 +54,7 @@ test('after a material change, a returning visitor is asked again only about wha
 
   await page.reload();
   await banner(page).waitFor();
+  await screenshot(page, 'banner-reprompt');
   assert.deepEqual(await banner(page).locator('li').allInnerTexts(), ['Recommendations for you']);
   assert.equal(await page.getByRole('button', { name: 'Accept all' }).count(), 0);
   // Until then the old grant still stands for what it covered.
