@@ -422,7 +422,7 @@ input[role=switch]:checked::before{transform:translateX(20px)}
             if (e.shiftKey && i <= 0) {
               e.preventDefault();
               f[f.length - 1].focus();
-            } else if (!e.shiftKey && (i === f.length - 1 || i < 0 && cur !== f[0])) {
+            } else if (!e.shiftKey && (i === f.length - 1 || i < 0)) {
               e.preventDefault();
               f[0].focus();
             }
