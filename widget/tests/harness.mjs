@@ -11,6 +11,7 @@
 //   assert.deepEqual(await axeCheck(page), []);
 
 import { execFile, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
@@ -63,6 +64,13 @@ export function runCandor(args, env = {}) {
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+const running = new Set();
+const folders = new Set();
+process.on('exit', () => {
+  running.forEach((child) => child.kill('SIGKILL'));
+  folders.forEach((dir) => rmSync(dir, { recursive: true, force: true }));
+});
+
 /**
  * A fresh candor instance (`candor init`), its catalog's `allowed_origins` set to `origins`
  * and republished, served by `candor serve` on a free port. Call `stop()` when done.
@@ -70,6 +78,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export async function startCandor({ origins } = {}) {
   if (!origins) origins = [(await sharedHost()).origin];
   const dir = await mkdtemp(path.join(os.tmpdir(), 'candor-browser-'));
+  folders.add(dir);
   await runCandor(['init', dir]);
   const catalogPath = path.join(dir, 'candor.toml');
 
@@ -116,6 +125,7 @@ export async function startCandor({ origins } = {}) {
         if (candor.process.exitCode === null) candor.process.kill('SIGKILL');
       }
       await rm(dir, { recursive: true, force: true });
+      folders.delete(dir);
     },
   };
 
@@ -130,6 +140,12 @@ export async function startCandor({ origins } = {}) {
   candor.origin = candor.url;
   const child = spawn(candorBin(), ['serve', '--dir', dir, '--listen', `127.0.0.1:${port}`], { env: candorEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   candor.process = child;
+  // A test file that forgets stop() must still exit, and never leave a server behind.
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  child.unref();
+  child.stdout.unref();
+  child.stderr.unref();
   const keep = (chunk) => { candor.log = (candor.log + chunk).slice(-20000); };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
@@ -173,6 +189,7 @@ export async function startHost() {
     res.end(route.body);
   });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref(); // never what keeps a test process alive
   const origin = `http://127.0.0.1:${server.address().port}`;
   return {
     origin,
