@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { axeCheck, launchBrowser, newPage, screenshot, startCandor, startHost, freePort, widgetPage } from './harness.mjs';
+import { axeCheck, freePort, launchBrowser, newPage, screenshot, startCandor, startHost, widgetPage } from './harness.mjs';
 
 const OPTIONAL = ['analytics', 'newsletter', 'personalization'];
 const T = { timeout: 60_000 };
@@ -247,6 +247,26 @@ describe('privacy', () => {
     assertOnlyOwnOrigins(page);
     // The check itself notices a third party.
     assert.throws(() => assertOnlyOwnOrigins({ requests: [...page.requests, 'https://tracker.example/pixel.gif'] }));
+    await context.close();
+  });
+
+  test('without localStorage the anonymous id lives in a first-party cookie', T, async () => {
+    const { context, page } = await newPage(browser);
+    await context.addInitScript(() => {
+      Storage.prototype.setItem = () => { throw new DOMException('blocked', 'SecurityError'); };
+    });
+    await page.goto(host.page(widgetPage(candor)));
+    await page.getByRole('button', { name: 'Accept all' }).click();
+    await banner(page).waitFor({ state: 'detached' });
+    assert.equal(await anonymousId(page), null);
+    const cookies = await context.cookies(host.origin);
+    const id = cookies.find((c) => c.name === 'candor_id');
+    assert.ok(id && /^[A-Za-z0-9_-]{22,}$/.test(id.value), JSON.stringify(cookies));
+    assert.equal(id.sameSite, 'Lax');
+    assert.equal((await serverState(id.value)).purposes.newsletter, 'granted');
+    await page.reload();
+    await page.waitForFunction(() => window.candor.hasConsent('newsletter'));
+    assert.equal(await banner(page).count(), 0);
     await context.close();
   });
 
