@@ -5,6 +5,7 @@
 pub mod api;
 pub mod extract;
 pub mod pages;
+pub mod widget;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +90,7 @@ pub fn app(state: AppState) -> Router {
 
     router
         .merge(pages::router())
+        .merge(widget::router())
         .route(
             "/openapi.json",
             axum::routing::get(move || {

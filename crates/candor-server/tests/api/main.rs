@@ -16,3 +16,4 @@ mod panel;
 mod receipts;
 mod storage;
 mod webhooks;
+mod widget;
