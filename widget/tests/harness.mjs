@@ -235,8 +235,9 @@ export function launchBrowser() {
  * A fresh context (own storage) and page. `page.requests` lists every URL the page asked
  * for, `page.errors` every uncaught error. `gpc: true` sets navigator.globalPrivacyControl.
  */
-export async function newPage(browser, { gpc = false, viewport = { width: 1280, height: 800 }, locale = 'en-US' } = {}) {
-  const context = await browser.newContext({ viewport, locale });
+export async function newPage(browser, { gpc = false, viewport = { width: 1280, height: 800 }, locale = 'en-US', bypassCSP = false } = {}) {
+  // bypassCSP lets axe-core be injected into candor's own pages, whose CSP forbids inline scripts.
+  const context = await browser.newContext({ viewport, locale, bypassCSP });
   if (gpc) {
     await context.addInitScript(() => Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', { get: () => true, configurable: true }));
   }

@@ -350,7 +350,8 @@ async fn a_database_that_is_gone_gives_503_and_stores_nothing() {
     let event = json!({"events": [{"subject": "ada", "type": "product_viewed", "properties": {"product_id": "p"}}]});
     let r = app.post("/v1/events", Some(&app.admin_key), &event).await;
     r.problem(503);
-    let r = app.put("/v1/subjects/ada/traits", Some(&app.admin_key), &json!({"traits": {"email": "a@b.example"}})).await;
+    let r =
+        app.put("/v1/subjects/ada/traits", Some(&app.admin_key), &json!({"traits": {"email": "a@b.example"}})).await;
     r.problem(503);
     sqlx::query(sqlx::AssertSqlSafe(gate(true))).execute(&mut admin).await.unwrap();
     let start = Instant::now();
