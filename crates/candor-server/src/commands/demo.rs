@@ -1,6 +1,7 @@
 //! `candor demo`: a ready demo shop in a temporary folder — the example catalog, a few
 //! thousand synthetic customers whose consents go through the real consent path (rules,
-//! receipts, audit chain, group commit), then served.
+//! receipts, audit chain, group commit) and whose emails and product views go through the
+//! real ingestion path (gate, sealing), then served.
 
 use std::process::ExitCode;
 
@@ -15,6 +16,8 @@ use crate::config::{FlagOverrides, Settings};
 use crate::consent_writer::{ConsentJob, ConsentWriter};
 use crate::instance::{self, Instance};
 use crate::notice_cache::NoticeCache;
+use crate::state::AppState;
+use crate::subject_data;
 
 /// Runs the demo: builds it, loads customers, serves until stopped.
 pub async fn run(customers: usize, listen: Option<String>) -> anyhow::Result<ExitCode> {
@@ -24,25 +27,61 @@ pub async fn run(customers: usize, listen: Option<String>) -> anyhow::Result<Exi
     super::init_logging("warn");
     let instance = Instance::open(settings).await?;
     let admin = super::keys::create(&instance, &["admin".into()], "demo admin").await?;
-    let consent = super::keys::create(&instance, &["consent".into()], "demo backend").await?;
+    let scopes = ["consent", "ingest", "dsar", "read:personalization", "read:newsletter"].map(String::from);
+    let consent = super::keys::create(&instance, &scopes, "demo backend").await?;
     load_customers(&instance, customers).await?;
 
     let app = Application::build(instance).await?;
+    load_data(app.state(), customers).await?;
     let base = format!("http://{}", app.addr());
     println!("\ncandor demo is running (instance in {}, deleted on exit)\n", dir.path().display());
     println!("  notice            {base}/v1/notice");
     println!("  notice versions   {base}/v1/notice/versions");
     println!("  API description   {base}/openapi.json");
     println!("  receipt key       {base}/.well-known/candor/receipt-key.jwk");
+    println!("  privacy notice    {base}/privacy   (what changed: {base}/privacy/changes)");
+    println!("  widget            <script src=\"{base}/widget.js\" data-candor-origin=\"{base}/\"></script>");
     if let Some(p) = outcome.generated_password {
         println!("  admin password    {p}");
     }
     println!("  admin API key     {admin}");
-    println!("  consent API key   {consent}");
-    println!("\n  try: curl -s {base}/v1/subjects/demo-customer-0001/consents -H 'Authorization: Bearer {consent}'");
+    println!("  backend API key   {consent}   (consent, ingest, dsar, read:personalization, read:newsletter)");
+    let auth = format!("-H 'Authorization: Bearer {consent}'");
+    println!("\n  try: curl -s {base}/v1/subjects/demo-customer-0001/consents {auth}");
+    println!("       curl -s '{base}/v1/subjects/demo-customer-0001/data?purpose=personalization' {auth}");
+    println!("       curl -s -X POST {base}/v1/subjects/demo-customer-0001/sessions {auth}   # a control-panel link");
     println!("\nCtrl-C stops it.");
     app.run_until_stopped().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sends each customer's email and a few product views through the real ingestion path
+/// (gate, sealing): what their consents allow is stored, the rest dropped.
+async fn load_data(state: &AppState, n: usize) -> anyhow::Result<()> {
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template("loading data      {bar:40} {pos}/{len} ({per_sec})").expect("valid template"),
+    );
+    let ids: Vec<usize> = (1..=n).collect();
+    for chunk in ids.chunks(20) {
+        let events = chunk
+            .iter()
+            .flat_map(|i| {
+                (0..5).map(move |k| {
+                    serde_json::json!({"subject": format!("demo-customer-{i:04}"), "type": "product_viewed",
+                        "properties": {"product_id": format!("product-{:03}", (i * 7 + k * 13) % 120)}})
+                })
+            })
+            .collect();
+        subject_data::ingest_events(state, events, false).await?;
+        for i in chunk {
+            let pid = state.pseudonyms().pid(&format!("demo-customer-{i:04}"));
+            let traits = serde_json::json!({"email": format!("customer{i:04}@example.com")});
+            subject_data::ingest_traits(state, pid, traits.as_object().expect("an object"), false).await?;
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish();
+    Ok(())
 }
 
 /// Records consents for `n` synthetic customers through the consent writer.
