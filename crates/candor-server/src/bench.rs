@@ -254,6 +254,7 @@ async fn ingest(events: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
 
     eprintln!("bench: baseline, the same rows inserted bare into the same schema");
     let baseline = bare_event_inserts(dir.path(), batches * BATCH).await?;
+    let seal_us = seal_cost_us();
     let rate = (batches * BATCH) as f64 / http.elapsed.as_secs_f64();
     println!(
         "\ncandor bench ingest — {} events in batches of {BATCH} ({SUBJECTS_PER_BATCH} subjects per batch, {SUBJECTS} subjects), \
@@ -273,11 +274,31 @@ async fn ingest(events: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
         ms(http.percentile(0.5)),
         ms(http.percentile(0.99))
     );
+    println!(
+        "| sealing one event (µs, in process) / share of the time per ingested event | {seal_us:.2} / {:.1}% | | |",
+        seal_us * rate / 1e6 * 100.0
+    );
     for (n, export, erase) in sizes {
         println!("| subject with {n} events: export / erasure (ms) | {:.1} / {:.1} | | |", ms(export), ms(erase));
     }
     println!("| server RSS peak over the whole bench (MiB) | {:.1} | | |", peak_rss as f64 / 1024.0);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What sealing one event's properties costs (a 30-byte JSON object, as in the bench).
+fn seal_cost_us() -> f64 {
+    let key = candor_privacy::SealingKey::generate();
+    let pid = candor_privacy::Pid([7; 32]);
+    let aad = candor_privacy::sealing::event_aad(&pid, &[1; 16], "product_id");
+    let plain = br#"{"product_id":"product-01234"}"#;
+    let rounds = 200_000;
+    let start = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..rounds {
+        bytes += std::hint::black_box(key.seal(&aad, plain)).len();
+    }
+    std::hint::black_box(bytes);
+    start.elapsed().as_secs_f64() * 1e6 / rounds as f64
 }
 
 /// The ingest baseline: rows shaped like candor's (pid, 16-byte id, type, time, field
