@@ -1,10 +1,13 @@
 /*! candor consent widget, served by candor at /widget.js. Apache-2.0.
  *
  * Embed: <script src="https://candor.example/widget.js" data-candor-origin="https://candor.example/"></script>
- * Optional, for a faster first banner: <link rel="preload" as="fetch" crossorigin href="https://candor.example/v1/notice">
  * Any element with a data-candor-open attribute (a footer link) opens the preferences.
  *
  * It talks to candor only: GET /v1/notice, GET /v1/consents?anonymous_id=, POST /v1/consents.
+ * candor serves this file followed by one line that hands over the current notice (what
+ * GET /v1/notice answers), so a first-time visitor's banner needs no request of its own; the
+ * widget asks GET /v1/notice only without it (a copy served from elsewhere), on a retry, or
+ * when candor answers a choice with 409 because the notice changed meanwhile.
  * Nothing optional is on until the visitor says yes; if candor cannot be reached, nothing is
  * assumed and the host page carries on. JS API: candor.hasConsent(purpose),
  * candor.on('change', fn), candor.open(). Scripts tagged
@@ -133,8 +136,6 @@
     p.legal_basis === 'consent' ? 'denied' : p.legal_basis === 'legitimate_interest' && gpcHeld(p) ? 'objected' : 'granted']));
 
   // ---- Talking to candor. ----
-  // Default credentials and cache modes, so that a host's optional
-  // <link rel="preload" as="fetch" crossorigin href=".../v1/notice"> is reused by the fetch.
   const request = async (path, init) => {
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), 10000);
@@ -151,12 +152,29 @@
     return res.json();
   };
 
+  /**
+   * The notice candor appended to this script (see the end of the served file), taken once,
+   * and only if this script came from the candor it talks to.
+   */
+  let embedded = true;
+  const takeEmbedded = () => {
+    const n = embedded && script ? script.candorNotice : null;
+    embedded = false;
+    if (script) script.candorNotice = undefined;
+    return n && script.src && new URL('.', script.src).href === base ? n : null;
+  };
+
   let attempt = 0;
   const load = async () => {
     const id = readId();
+    // A returning visitor's own state, at once.
+    const mine = id ? getJson(`v1/consents?anonymous_id=${encodeURIComponent(id)}`) : null;
     try {
-      // Both at once: a new visitor (no id) needs only the notice, so the banner shows sooner.
-      const [n, s] = await Promise.all([getJson('v1/notice'), id ? getJson(`v1/consents?anonymous_id=${encodeURIComponent(id)}`) : null]);
+      await null; // the rest of the script, the notice line included, has run by now
+      // The notice: the copy that came with this script, else candor's answer, in parallel.
+      let [n, s] = await Promise.all([takeEmbedded() || getJson('v1/notice'), mine]);
+      // A cached script can carry an older notice than the one the visitor's state is about.
+      if (n && s && s.notice_version > n.version) n = await getJson('v1/notice');
       if (!n || !Array.isArray(n.purposes)) throw new Error('no notice');
       attempt = 0;
       notice = n;
@@ -174,7 +192,7 @@
       return false;
     }
   };
-  // Ask candor now, before building anything: the answer is the critical path to the banner.
+  // Start now, before building anything: this is the critical path to the banner.
   load();
 
   const save = async (choices) => {

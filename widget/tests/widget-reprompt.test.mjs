@@ -2,9 +2,11 @@
 // and republished with `candor notice publish` (its own instance: it changes the notice).
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { launchBrowser, newPage, screenshot, startCandor, startHost, widgetPage } from './harness.mjs';
+import { WIDGET_DIR, launchBrowser, newPage, screenshot, startCandor, startHost, widgetPage } from './harness.mjs';
 
 const T = { timeout: 90_000 };
 let host;
@@ -138,5 +140,29 @@ retention_days = 180
   const state = (await candor.get(`/v1/consents?anonymous_id=${await anonymousId(page)}`)).body;
   assert.equal(state.purposes.fraud_prevention, 'objected');
   assert.equal(await page.evaluate(() => window.candor.hasConsent('fraud_prevention')), false);
+  await context.close();
+});
+
+test('catalog text with </script> and U+2028 travels inside widget.js as data, never as markup', T, async () => {
+  const hostile = 'Weekly. </script><script>alert(1)</script><!-- \u2028\u2029 "quoted" \\';
+  await candor.editCatalog((toml) => toml.replace('"One email a week with offers."', JSON.stringify(hostile)));
+  const served = await (await fetch(`${candor.url}/widget.js`)).text();
+  const source = await readFile(path.join(WIDGET_DIR, 'widget.js'), 'utf8');
+  assert.ok(served.startsWith(source));
+  const trailer = served.slice(source.length);
+  assert.ok(trailer.includes('Weekly. \\u003c/script\\u003e'), trailer);
+  assert.ok(!/[<>\u2028\u2029]/.test(trailer), trailer);
+
+  const { context, page } = await newPage(browser);
+  const dialogs = [];
+  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+  await page.goto(host.page(widgetPage(candor)));
+  await banner(page).waitFor();
+  assert.deepEqual(page.requests.filter((u) => u.startsWith(`${candor.url}/v1/notice`)), [], 'the embedded notice was used');
+  await page.getByRole('button', { name: 'Choose' }).click();
+  const text = await page.locator('[data-candor] .purpose', { hasText: 'Deals by email' }).innerText();
+  assert.ok(text.includes('Weekly. </script><script>alert(1)</script><!-- '), text);
+  assert.deepEqual(dialogs, []);
+  assert.deepEqual(page.errors, []);
   await context.close();
 });

@@ -2,9 +2,11 @@
 // and what candor records when they click.
 
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { axeCheck, freePort, launchBrowser, newPage, screenshot, startCandor, startHost, widgetPage } from './harness.mjs';
+import { WIDGET_DIR, axeCheck, freePort, launchBrowser, newPage, screenshot, startCandor, startHost, widgetPage } from './harness.mjs';
 
 const OPTIONAL = ['analytics', 'newsletter', 'personalization'];
 const T = { timeout: 60_000 };
@@ -85,6 +87,30 @@ describe('first visit', () => {
     await page.waitForFunction(() => window.candor.hasConsent('analytics'));
     assert.equal(await banner(page).count(), 0, 'a visitor who chose is not asked again');
     assertOnlyOwnOrigins(page);
+    assert.deepEqual(page.errors, []);
+    await context.close();
+  });
+
+  test('the notice comes with widget.js: no request to /v1/notice; a returning visitor asks only for its own state', T, async () => {
+    const { context, page } = await openShop();
+    await banner(page).waitFor();
+    const notice = (await candor.get('/v1/notice')).body;
+    assert.equal(await page.evaluate(() => document.querySelector('script[data-candor-origin]').candorNotice), undefined, 'taken once');
+    const asked = (p) => page.requests.filter((u) => u.startsWith(`${candor.url}${p}`));
+    assert.deepEqual(asked('/v1/'), [], 'a first-time visitor makes no API request before choosing');
+    assert.equal(asked('/widget.js').length, 1);
+    await page.getByRole('button', { name: 'Reject all' }).click();
+    await banner(page).waitFor({ state: 'detached' });
+    const post = page.requests.filter((u) => u === `${candor.url}/v1/consents`);
+    assert.equal(post.length, 1);
+    const id = await anonymousId(page);
+    assert.equal((await candor.get(`/v1/consents?anonymous_id=${id}`)).body.notice_version, notice.version);
+
+    page.requests.length = 0;
+    await page.reload();
+    await page.waitForFunction(() => window.candor && window.candor.hasConsent('account'));
+    assert.equal(await banner(page).count(), 0);
+    assert.deepEqual(asked('/v1/'), [`${candor.url}/v1/consents?anonymous_id=${id}`]);
     assert.deepEqual(page.errors, []);
     await context.close();
   });
@@ -297,12 +323,15 @@ describe('privacy', () => {
       await new Promise((r) => setTimeout(r, 4000));
       await route.continue();
     });
+    // widget.js copied to the shop (no notice with it), so the widget has to ask candor.
+    const src = host.serve('/copy/widget.js', await readFile(path.join(WIDGET_DIR, 'widget.js')), 'application/javascript; charset=utf-8');
     const started = Date.now();
-    await page.goto(host.page(widgetPage(candor, { body: '<p id="ok">Shop works</p>' })), { waitUntil: 'load' });
+    await page.goto(host.page(widgetPage(candor, { src, body: '<p id="ok">Shop works</p>' })), { waitUntil: 'load' });
     assert.ok(Date.now() - started < 3000, 'the host page did not wait for candor');
     assert.equal(await page.evaluate(() => window.candor.hasConsent('account')), false);
     await banner(page).waitFor();
     assert.equal(await page.evaluate(() => window.candor.hasConsent('account')), true);
+    assert.ok(page.requests.includes(`${candor.url}/v1/notice`));
     assert.deepEqual(page.errors, []);
     await context.close();
   });

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use crate::clock::rfc3339;
 use crate::error::{ApiError, FieldError, Result};
 use crate::http::extract::{ApiQuery, Caller, TextBody};
+use crate::notice_cache::CurrentNotice;
 use crate::publish::{self, PublishError};
 use crate::state::AppState;
 
@@ -86,6 +87,18 @@ pub struct PublishOut {
     pub unchanged: bool,
 }
 
+impl NoticeOut {
+    /// The notice in effect, as `GET /v1/notice` serves it (and `GET /widget.js` embeds it).
+    pub fn current(n: &CurrentNotice) -> Self {
+        NoticeOut {
+            version: n.version,
+            published_at: rfc3339(n.published_at),
+            notice_sha256: n.sha256.clone(),
+            notice: n.notice.clone(),
+        }
+    }
+}
+
 fn notice_out(version: i64, published_at: i64, sha: &str, notice_json: &str) -> Result<NoticeOut> {
     let notice: Notice = serde_json::from_str(notice_json).map_err(ApiError::internal)?;
     Ok(NoticeOut { version, published_at: rfc3339(published_at), notice_sha256: sha.to_string(), notice })
@@ -95,12 +108,7 @@ fn notice_out(version: i64, published_at: i64, sha: &str, notice_json: &str) -> 
 #[utoipa::path(get, path = "/v1/notice", tag = "notice", responses((status = 200, body = NoticeOut)))]
 async fn current(State(state): State<AppState>) -> Result<Json<NoticeOut>> {
     let n = state.notice()?;
-    Ok(Json(NoticeOut {
-        version: n.version,
-        published_at: rfc3339(n.published_at),
-        notice_sha256: n.sha256.clone(),
-        notice: n.notice.clone(),
-    }))
+    Ok(Json(NoticeOut::current(&n)))
 }
 
 /// Every published version, oldest first.
