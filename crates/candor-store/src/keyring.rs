@@ -104,14 +104,7 @@ pub(crate) fn bucket_range(bucket: u8) -> (Vec<u8>, Option<Vec<u8>>) {
 impl Store {
     /// The subject's data key, if it has one.
     pub async fn subject_key(&self, keyring: &Keyring, pid: Pid) -> Result<Option<SealingKey>> {
-        let row: Option<(String, Vec<u8>)> = on_pool!(self, pool => sqlx::query_as(
-            "SELECT bucket_kid, wrapped FROM subject_keys WHERE pid = $1").bind(&pid.0[..]).fetch_optional(pool).await?);
-        let Some((bucket_kid, wrapped)) = row else { return Ok(None) };
-        let bucket = self.bucket_key(keyring, bucket_of(&pid), &bucket_kid).await?;
-        let key = bucket
-            .unwrap_key(&subject_aad(&pid), &wrapped)
-            .map_err(|_| StoreError::Corrupt("a subject key does not unwrap".into()))?;
-        Ok(Some(key))
+        Ok(self.subject_keys(keyring, &[pid]).await?.remove(&pid))
     }
 
     /// The data keys of several subjects at once (those that have one).

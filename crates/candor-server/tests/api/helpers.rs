@@ -100,14 +100,7 @@ pub struct TestApp {
 
 /// Starts a fresh instance and server.
 pub async fn spawn_app(backend: Backend) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let pg = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(PgDatabase::create().await),
-    };
-    let database_url = pg.as_ref().map(|p| p.url.clone());
-    instance::init(dir.path(), FlagOverrides { listen: None, database_url: database_url.clone() }).await.unwrap();
-    spawn_on(dir, backend, database_url, pg).await
+    spawn_app_with(backend, "").await
 }
 
 /// Starts a fresh instance with extra `[server]` settings (TOML lines) in its candor.toml.
@@ -119,9 +112,11 @@ pub async fn spawn_app_with(backend: Backend, server: &str) -> TestApp {
     };
     let database_url = pg.as_ref().map(|p| p.url.clone());
     instance::init(dir.path(), FlagOverrides { listen: None, database_url: database_url.clone() }).await.unwrap();
-    let catalog = dir.path().join("candor.toml");
-    let text = std::fs::read_to_string(&catalog).unwrap();
-    std::fs::write(&catalog, format!("{text}\n[server]\n{server}\n")).unwrap();
+    if !server.is_empty() {
+        let catalog = dir.path().join("candor.toml");
+        let text = std::fs::read_to_string(&catalog).unwrap();
+        std::fs::write(&catalog, format!("{text}\n[server]\n{server}\n")).unwrap();
+    }
     spawn_on(dir, backend, database_url, pg).await
 }
 

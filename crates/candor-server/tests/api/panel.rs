@@ -4,11 +4,9 @@
 
 use std::io::Read;
 
-use candor_server::config::FlagOverrides;
-use candor_server::instance;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, PgDatabase, TestApp, catalog_with, spawn_app, spawn_on};
+use crate::helpers::{Backend, TestApp, catalog_with, spawn_app, spawn_app_with};
 use crate::on_both;
 
 on_both!(
@@ -241,17 +239,7 @@ async fn the_cookie_is_http_only_lax_and_secure_behind_https(backend: Backend) {
     assert!(!attributes.contains(&"Secure"), "plain http: a Secure cookie would never come back");
 
     // Behind https (the public URL says so), the cookie is Secure.
-    let dir = tempfile::tempdir().unwrap();
-    let pg = match backend {
-        Backend::Sqlite => None,
-        Backend::Postgres => Some(PgDatabase::create().await),
-    };
-    let database_url = pg.as_ref().map(|p| p.url.clone());
-    instance::init(dir.path(), FlagOverrides { listen: None, database_url: database_url.clone() }).await.unwrap();
-    let catalog = dir.path().join("candor.toml");
-    let text = std::fs::read_to_string(&catalog).unwrap();
-    std::fs::write(&catalog, format!("{text}\n[server]\npublic_url = \"https://shop.example\"\n")).unwrap();
-    let https = spawn_on(dir, backend, database_url, pg).await;
+    let https = spawn_app_with(backend, "public_url = \"https://shop.example\"").await;
     let url = link(&https, "carol").await;
     let r = browser().get(url).send().await.unwrap();
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
