@@ -14,6 +14,11 @@ impl Pid {
         hex::encode(self.0)
     }
 
+    /// Reads a pid from its hex form ([`Pid::to_hex`]).
+    pub fn from_hex(text: &str) -> Option<Pid> {
+        hex::decode(text).ok().and_then(|bytes| Pid::from_slice(&bytes))
+    }
+
     /// Reads a pid from its 32 stored bytes.
     pub fn from_slice(bytes: &[u8]) -> Option<Pid> {
         bytes.try_into().ok().map(Pid)

@@ -8,6 +8,7 @@ use anyhow::Context;
 use axum::Router;
 use tokio::net::TcpListener;
 
+use crate::consent_cache::ConsentCache;
 use crate::consent_writer::ConsentWriter;
 use crate::instance::Instance;
 use crate::key_cache::KeyCache;
@@ -37,6 +38,7 @@ impl Application {
         }
         tokio::spawn(state.notices().clone().watch(state.store().clone()));
         tokio::spawn(state.keys().clone().watch(state.store().clone()));
+        tokio::spawn(state.consents().clone().watch(state.store().clone()));
         tokio::spawn(crate::sweeper::run(state.clone()));
         tokio::spawn(crate::delivery::run(state.clone()));
         let router = crate::http::app(state.clone());
@@ -75,7 +77,9 @@ pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Res
     let notices = NoticeCache::default();
     notices.refresh(&store).await?;
     let keys = KeyCache::default();
-    let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone());
+    // Written before the first read: the cache's watcher starts at today's audit head.
+    let consents = ConsentCache::new(store.audit().head().await?.map_or(0, |head| head.seq));
+    let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone(), consents.clone());
     let events = crate::event_writer::EventWriter::start(store.clone());
     Ok(AppState::new(Shared {
         store,
@@ -83,6 +87,7 @@ pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Res
         pseudonyms,
         notices,
         keys,
+        consents,
         writer,
         events,
         keyring,
@@ -96,7 +101,7 @@ pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Res
 /// Keeps the SQLite WAL short without putting checkpoints on the commit path.
 async fn checkpoint_loop(store: candor_store::Store) {
     loop {
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         if let Err(e) = store.checkpoint().await {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }

@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::{now_ms, rfc3339};
+use crate::consent_cache::{ConsentCache, Latest};
 use crate::error::{ApiError, FieldError};
 use crate::instance::audit_entry;
 use crate::notice_cache::{CurrentNotice, NoticeCache};
@@ -110,6 +111,11 @@ pub struct ConsentOutcome {
     pub state: BTreeMap<String, String>,
     /// Purposes to ask again about.
     pub needs_reconsent: Vec<String>,
+    /// The subject that holds the rows (a merged anonymous visitor's known subject).
+    pub target: Pid,
+    /// That subject's newest row per purpose after the write (proofs left out), for the
+    /// consent cache; `None` for anonymous visitors, whom the cache does not hold.
+    pub latest: Option<Latest>,
 }
 
 type Reply = oneshot::Sender<Result<ConsentOutcome, ApiError>>;
@@ -122,9 +128,9 @@ pub struct ConsentWriter {
 
 impl ConsentWriter {
     /// Starts the writer task.
-    pub fn start(store: Store, signer: ReceiptSigner, notices: NoticeCache) -> ConsentWriter {
+    pub fn start(store: Store, signer: ReceiptSigner, notices: NoticeCache, cache: ConsentCache) -> ConsentWriter {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(rx, store, signer, notices));
+        tokio::spawn(run(rx, store, signer, notices, cache));
         ConsentWriter { tx }
     }
 
@@ -136,7 +142,13 @@ impl ConsentWriter {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<(ConsentJob, Reply)>, store: Store, signer: ReceiptSigner, notices: NoticeCache) {
+async fn run(
+    mut rx: mpsc::Receiver<(ConsentJob, Reply)>,
+    store: Store,
+    signer: ReceiptSigner,
+    notices: NoticeCache,
+    cache: ConsentCache,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut recent = [0usize; 2];
     let mut committing: Option<tokio::task::JoinHandle<()>> = None;
@@ -195,12 +207,13 @@ async fn run(mut rx: mpsc::Receiver<(ConsentJob, Reply)>, store: Store, signer: 
         if let Some(previous) = committing.take() {
             let _ = previous.await;
         }
-        let task = commit(jobs, requests, ahead, store.clone(), signer.clone(), notices.clone(), notice);
+        let task = commit(jobs, requests, ahead, store.clone(), signer.clone(), notices.clone(), notice, cache.clone());
         committing = Some(tokio::spawn(task));
     }
 }
 
-/// Commits one prepared batch and answers its callers.
+/// Commits one prepared batch, updates the consent cache and answers its callers.
+#[allow(clippy::too_many_arguments)]
 async fn commit(
     jobs: Vec<(ConsentJob, Reply)>,
     requests: Vec<ConsentRequest>,
@@ -209,6 +222,7 @@ async fn commit(
     signer: ReceiptSigner,
     notices: NoticeCache,
     notice: Option<Arc<CurrentNotice>>,
+    cache: ConsentCache,
 ) {
     let started = std::time::Instant::now();
     let chain = AuditChain::new(&signer);
@@ -223,7 +237,12 @@ async fn commit(
         .await;
     tracing::debug!(requests = jobs.len(), micros = started.elapsed().as_micros() as u64, "consent batch committed");
     match result {
-        Ok(outcomes) => {
+        Ok((outcomes, audit_head)) => {
+            for outcome in outcomes.iter().flatten() {
+                if let Some(latest) = &outcome.latest {
+                    cache.put(outcome.target, latest.clone(), audit_head);
+                }
+            }
             for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
                 let _ = reply.send(outcome);
             }
@@ -397,6 +416,12 @@ fn prepare(
         Some(sealed) => consent_deliveries(notice, &decisions, sealed, current, &receipt_id, at),
         None => Vec::new(),
     };
+    let latest = (job.kind == SubjectKind::Known || target != job.pid).then(|| {
+        let mut newest = latest;
+        newest.extend(rows.iter().map(|row| (row.purpose.clone(), row.clone())));
+        newest.values_mut().for_each(|row| row.proof.clear());
+        Arc::new(newest)
+    });
     let prepared = PreparedConsent { rows, receipt_id, receipt_jws: receipt_jws.clone(), at, audit, deliveries };
-    Ok((prepared, ConsentOutcome { receipt, receipt_jws, state, needs_reconsent }))
+    Ok((prepared, ConsentOutcome { receipt, receipt_jws, state, needs_reconsent, target, latest }))
 }

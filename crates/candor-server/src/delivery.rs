@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use candor_privacy::SealingKey;
-use candor_store::Delivery;
+use candor_store::{Attempted, Delivery};
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -51,36 +51,30 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build().expect("a plain HTTP client builds")
 }
 
-/// One pass: attempts every due webhook once. Returns how many were attempted.
+/// One pass: attempts every due webhook once. Returns how many were attempted. The claim
+/// and the outcomes are written in one transaction each, so a pass of 64 webhooks costs
+/// two commits, not 128 that would queue behind consent writes for the write lock.
 pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
     let now = now_ms();
     let due = state.store().due_deliveries(now, 64).await?;
     let lease = now + ATTEMPT_TIMEOUT.as_millis() as i64 * 3;
-    let mut claimed = Vec::new();
-    for d in due {
-        if state.store().claim_delivery(&d.id, d.next_attempt_at, lease).await? {
-            claimed.push(d);
-        }
-    }
+    let claimed = state.store().claim_deliveries(due, lease).await?;
     let count = claimed.len();
-    futures::stream::iter(claimed).for_each_concurrent(PARALLEL, |d| attempt(state, client, d)).await;
+    let outcomes: Vec<Attempted> =
+        futures::stream::iter(claimed).map(|d| attempt(state, client, d)).buffer_unordered(PARALLEL).collect().await;
+    let mut failures = outcomes.iter().filter(|o| matches!(o, Attempted::Failed { .. }));
+    if let Some(Attempted::Failed { error, .. }) = failures.next() {
+        tracing::warn!(failed = failures.count() + 1, attempted = count, first_error = %error,
+            "webhooks not acknowledged; they will be retried");
+    }
+    state.store().settle_deliveries(&outcomes).await?;
     Ok(count)
 }
 
-async fn attempt(state: &AppState, client: &reqwest::Client, d: Delivery) {
-    let outcome = send(state, client, &d).await;
-    let store = state.store();
-    let result = match outcome {
-        Ok(()) => store.delivery_acknowledged(&d.id, now_ms()).await,
-        Err(reason) => {
-            let backoff = backoff_ms(d.attempts);
-            tracing::warn!(processor = %d.processor, kind = %d.kind, attempts = d.attempts + 1, error = %reason,
-                "webhook not acknowledged; will retry");
-            store.delivery_failed(&d.id, now_ms() + backoff, &reason).await
-        }
-    };
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "cannot record a webhook attempt");
+async fn attempt(state: &AppState, client: &reqwest::Client, d: Delivery) -> Attempted {
+    match send(state, client, &d).await {
+        Ok(()) => Attempted::Acknowledged { id: d.id, at: now_ms() },
+        Err(error) => Attempted::Failed { next_attempt_at: now_ms() + backoff_ms(d.attempts), id: d.id, error },
     }
 }
 

@@ -338,6 +338,7 @@ pub async fn erase(
         }
     };
     let erased = state.store().erase_subject(state.keyring(), pid, now, &chain, record).await?;
+    state.consents().forget(&pid);
     if erased.is_none() {
         return Ok(None);
     }

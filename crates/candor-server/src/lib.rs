@@ -11,6 +11,7 @@ pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod consent_cache;
 pub mod consent_writer;
 pub mod delivery;
 pub mod dsar;

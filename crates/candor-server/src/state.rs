@@ -6,6 +6,7 @@ use candor_privacy::{Pseudonymizer, ReceiptSigner, SealingKey};
 use candor_store::{Keyring, Store};
 
 use crate::config::Settings;
+use crate::consent_cache::ConsentCache;
 use crate::consent_writer::ConsentWriter;
 use crate::error::ApiError;
 use crate::key_cache::KeyCache;
@@ -29,6 +30,8 @@ pub struct Shared {
     pub notices: NoticeCache,
     /// Valid API keys.
     pub keys: KeyCache,
+    /// Current consent states of known subjects.
+    pub consents: ConsentCache,
     /// The consent group-commit writer.
     pub writer: ConsentWriter,
     /// The event group-commit writer.
@@ -79,6 +82,11 @@ impl AppState {
     /// The cache of valid API keys.
     pub fn keys(&self) -> &KeyCache {
         &self.inner.keys
+    }
+
+    /// Current consent states of known subjects.
+    pub fn consents(&self) -> &ConsentCache {
+        &self.inner.consents
     }
 
     /// The consent group-commit writer.

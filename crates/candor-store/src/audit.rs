@@ -117,6 +117,21 @@ impl AuditLog<'_> {
         Ok(())
     }
 
+    /// The subjects named by entries after `seq` whose action is one of `actions`, with
+    /// each entry's position, oldest first (how a server learns of other processes' writes).
+    pub async fn subjects_since(&self, seq: i64, actions: &[&str]) -> Result<Vec<(i64, String)>> {
+        Ok(on_pool!(self.store, pool => {
+            let mut q = sqlx::QueryBuilder::new("SELECT seq, subject FROM audit_log WHERE seq > ");
+            q.push_bind(seq).push(" AND subject IS NOT NULL AND action IN (");
+            let mut list = q.separated(", ");
+            for action in actions {
+                list.push_bind(*action);
+            }
+            q.push(") ORDER BY seq");
+            q.build_query_as().fetch_all(pool).await?
+        }))
+    }
+
     /// The newest entries, newest first (for the admin console and tests).
     pub async fn recent(&self, limit: i64) -> Result<Vec<AuditEntry>> {
         const SQL: &str =

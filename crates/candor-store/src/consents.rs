@@ -345,13 +345,14 @@ impl Store {
     /// a known one writes to that one), the current notice version and the subject's newest
     /// row per purpose (including rows prepared earlier in the same batch). Rejected
     /// requests write nothing; the others are committed together with their audit entries.
+    /// Returns each request's outcome and the audit chain's position after the batch.
     pub async fn record_consents<T, R>(
         &self,
         requests: &[ConsentRequest],
         ahead: Option<Ahead<T, R>>,
         chain: &AuditChain<'_>,
         mut prepare: impl FnMut(usize, Pid, i64, HashMap<String, ConsentRecord>) -> Result<(PreparedConsent, T), R>,
-    ) -> Result<Vec<Result<T, R>>> {
+    ) -> Result<(Vec<Result<T, R>>, i64)> {
         let anonymous = anonymous_pids(requests);
         let outcomes = write_tx!(self, tx => {
             // On PostgreSQL the audit chain's lock comes first: servers append in turn.
@@ -434,6 +435,7 @@ impl Store {
                 _ => (0, [0u8; 32]),
             };
             let (chained, new_head) = chain.extend(head, audit);
+            let head_seq = new_head.seq;
             // PostgreSQL takes one statement per prepared query, so there each is its own call.
             let one_call = self.backend() == crate::Backend::Sqlite;
             let mut calls = vec![sqlx::QueryBuilder::new("")];
@@ -502,7 +504,7 @@ impl Store {
                     q.build().execute(&mut *tx).await?;
                 }
             }
-            outcomes
+            (outcomes, head_seq)
         });
         Ok(outcomes)
     }

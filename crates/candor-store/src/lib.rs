@@ -31,7 +31,7 @@ pub use erasure::{ErasureCounts, ErasureRecord};
 pub use keyring::Keyring;
 pub use keys::ApiKeyRow;
 pub use notices::{NewNotice, StoredNotice};
-pub use outbox::{Delivery, NewDelivery};
+pub use outbox::{Attempted, Delivery, NewDelivery};
 pub use panel::PanelSession;
 pub use sessions::SessionRow;
 
@@ -130,6 +130,9 @@ macro_rules! write_tx {
 }
 pub(crate) use write_tx;
 
+/// The SQLite WAL length (4 KiB frames) past which a checkpoint starts the log over.
+pub const WAL_RESTART_FRAMES: i64 = 4096;
+
 impl Store {
     /// Opens the database at `url` (`sqlite:PATH` or `postgres://…`) and runs migrations.
     pub async fn open(url: &str) -> Result<Store> {
@@ -145,7 +148,9 @@ impl Store {
                 .statement_cache_capacity(1024)
                 // Checkpoints run in the background (`Store::checkpoint`), not inside
                 // whichever commit happens to cross the threshold.
-                .pragma("wal_autocheckpoint", "0");
+                .pragma("wal_autocheckpoint", "0")
+                // A log started over is cut back to this size (bytes).
+                .pragma("journal_size_limit", "67108864");
             let path = options.get_filename().to_path_buf();
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
@@ -199,12 +204,21 @@ impl Store {
         Ok(())
     }
 
-    /// Copies the SQLite WAL back into the database file without blocking writers (a
-    /// passive checkpoint). Servers call it every second; closing the store checkpoints
-    /// too. A no-op on PostgreSQL.
+    /// Copies the SQLite WAL back into the database file (a passive checkpoint, which
+    /// never blocks writers). Under sustained writes a passive checkpoint never catches
+    /// up with the end of the log, so SQLite never starts the log over and it grows
+    /// without bound (hundreds of MiB in a minute of consent writes), which makes every
+    /// later read and write slower. So once the log holds more than [`WAL_RESTART_FRAMES`]
+    /// frames, the checkpoint is a RESTART: it waits for the writer in progress, copies the
+    /// rest, and the next commit writes from the start of the log again.
+    /// Servers call it several times a second; closing the store checkpoints too. A no-op
+    /// on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<()> {
         if let Db::Sqlite(pool) = &self.db {
-            sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(pool).await?;
+            let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
+            if log > WAL_RESTART_FRAMES {
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(pool).await?;
+            }
         }
         Ok(())
     }

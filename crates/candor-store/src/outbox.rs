@@ -82,6 +82,27 @@ macro_rules! enqueue_in {
 }
 pub(crate) use enqueue_in;
 
+/// The outcome of one delivery attempt.
+#[derive(Debug, Clone)]
+pub enum Attempted {
+    /// The processor answered 2xx.
+    Acknowledged {
+        /// The webhook.
+        id: String,
+        /// When (Unix ms).
+        at: i64,
+    },
+    /// It did not; try again later.
+    Failed {
+        /// The webhook.
+        id: String,
+        /// When to try again (Unix ms).
+        next_attempt_at: i64,
+        /// Why it failed.
+        error: String,
+    },
+}
+
 const COLUMNS: &str = "id, processor, kind, payload, sealed_subject, dsar_id, created_at, attempts, next_attempt_at, delivered_at, last_error";
 
 impl Store {
@@ -108,21 +129,27 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?))
     }
 
-    /// Records an acknowledgement; the sealed subject id is deleted with it.
-    pub async fn delivery_acknowledged(&self, id: &str, now_ms: i64) -> Result<()> {
-        on_pool!(self, pool => sqlx::query(
-            "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, sealed_subject = NULL, last_error = NULL \
-             WHERE id = $2 AND delivered_at IS NULL")
-            .bind(now_ms).bind(id).execute(pool).await.map(|_| ())?);
-        Ok(())
-    }
-
-    /// Records a failed attempt and when to try again.
-    pub async fn delivery_failed(&self, id: &str, next_attempt_at: i64, error: &str) -> Result<()> {
-        on_pool!(self, pool => sqlx::query(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 \
-             WHERE id = $3 AND delivered_at IS NULL")
-            .bind(next_attempt_at).bind(error).bind(id).execute(pool).await.map(|_| ())?);
+    /// Records the outcomes of one delivery pass in one transaction: an acknowledged
+    /// webhook is delivered and its sealed subject id deleted; a failed one is tried again
+    /// at its `next_attempt_at`.
+    pub async fn settle_deliveries(&self, outcomes: &[Attempted]) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        crate::write_tx!(self, tx => {
+            for outcome in outcomes {
+                match outcome {
+                    Attempted::Acknowledged { id, at } => sqlx::query(
+                        "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, sealed_subject = NULL, \
+                         last_error = NULL WHERE id = $2 AND delivered_at IS NULL")
+                        .bind(at).bind(id).execute(&mut *tx).await?,
+                    Attempted::Failed { id, next_attempt_at, error } => sqlx::query(
+                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 \
+                         WHERE id = $3 AND delivered_at IS NULL")
+                        .bind(next_attempt_at).bind(error).bind(id).execute(&mut *tx).await?,
+                };
+            }
+        });
         Ok(())
     }
 
@@ -137,13 +164,25 @@ impl Store {
 }
 
 impl Store {
-    /// Takes a due webhook for one attempt: pushes its next attempt to `lease_until` only if
-    /// no other worker took it since it was read. Several servers may share one database;
-    /// each delivery attempt is made by one of them.
-    pub async fn claim_delivery(&self, id: &str, seen_next_attempt: i64, lease_until: i64) -> Result<bool> {
-        let n = on_pool!(self, pool => sqlx::query(
-            "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 AND delivered_at IS NULL")
-            .bind(lease_until).bind(id).bind(seen_next_attempt).execute(pool).await?.rows_affected());
-        Ok(n == 1)
+    /// Takes due webhooks for one attempt each, in one transaction: pushes each one's next
+    /// attempt to `lease_until` only if no other worker took it since it was read, and
+    /// returns those taken. Several servers may share one database; each delivery attempt
+    /// is made by one of them.
+    pub async fn claim_deliveries(&self, due: Vec<Delivery>, lease_until: i64) -> Result<Vec<Delivery>> {
+        if due.is_empty() {
+            return Ok(due);
+        }
+        let mut claimed = Vec::with_capacity(due.len());
+        crate::write_tx!(self, tx => {
+            for d in due {
+                let n = sqlx::query(
+                    "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 AND delivered_at IS NULL")
+                    .bind(lease_until).bind(&d.id).bind(d.next_attempt_at).execute(&mut *tx).await?.rows_affected();
+                if n == 1 {
+                    claimed.push(d);
+                }
+            }
+        });
+        Ok(claimed)
     }
 }

@@ -13,6 +13,7 @@ use rand::Rng;
 
 use crate::app::Application;
 use crate::config::{FlagOverrides, Settings};
+use crate::consent_cache::ConsentCache;
 use crate::consent_writer::{ConsentJob, ConsentWriter};
 use crate::instance::{self, Instance};
 use crate::notice_cache::NoticeCache;
@@ -88,7 +89,9 @@ async fn load_data(state: &AppState, n: usize) -> anyhow::Result<()> {
 async fn load_customers(instance: &Instance, n: usize) -> anyhow::Result<()> {
     let notices = NoticeCache::default();
     let version = notices.refresh(&instance.store).await?.unwrap_or(1);
-    let writer = ConsentWriter::start(instance.store.clone(), instance.signer.clone(), notices);
+    // The server starts after loading, with a cache of its own; this one is dropped.
+    let cache = ConsentCache::new(0);
+    let writer = ConsentWriter::start(instance.store.clone(), instance.signer.clone(), notices, cache);
     let bar = ProgressBar::new(n as u64).with_style(
         ProgressStyle::with_template("loading customers {bar:40} {pos}/{len} ({per_sec})").expect("valid template"),
     );

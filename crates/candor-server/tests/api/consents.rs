@@ -18,6 +18,7 @@ on_both!(
     ledger_rows_cannot_be_updated_in_place,
     grants_older_than_consent_valid_days_are_asked_again,
     concurrent_writes_for_one_subject_stay_consistent,
+    current_state_follows_every_writer_of_the_ledger,
 );
 
 async fn choices_are_recorded_with_receipt_state_and_history(backend: Backend) {
@@ -149,6 +150,9 @@ async fn alias_merges_the_newest_choice_per_purpose(backend: Backend) {
     assert_eq!(merged.body["state"]["analytics"], "denied", "the anonymous choice was newer");
     assert_eq!(merged.body["state"]["newsletter"], "granted", "the known choice stays");
     assert_eq!(merged.body["state"]["personalization"], "granted");
+    let state = app.get("/v1/subjects/known-1/consents", Some(&app.consent_key)).await;
+    assert_eq!(state.body["purposes"]["analytics"]["state"], "denied", "the state read after the merge is merged");
+    assert_eq!(state.body["purposes"]["personalization"]["state"], "granted");
 
     // The widget's later writes land on the known subject.
     let r = app
@@ -336,4 +340,42 @@ async fn concurrent_writes_for_one_subject_stay_consistent(backend: Backend) {
     let current = app.get("/v1/subjects/busy/consents", Some(&app.consent_key)).await;
     assert_eq!(current.body["purposes"]["newsletter"]["state"], *states.last().unwrap());
     assert!(app.cli(&["audit", "verify"]).status.success());
+}
+
+/// Current state is answered from memory when it can be (`consent_cache.rs`); every
+/// writer of the ledger must show through at once in this process, and within a second
+/// from another process.
+async fn current_state_follows_every_writer_of_the_ledger(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let newsletter = || async {
+        let r = app.get("/v1/subjects/cached-1/consents", Some(&app.consent_key)).await;
+        (r.status, r.body["purposes"]["newsletter"]["state"].as_str().unwrap_or_default().to_string())
+    };
+    app.consent("cached-1", json!({"newsletter": true})).await;
+    assert_eq!(newsletter().await, (200, "granted".to_string()));
+    assert_eq!(newsletter().await, (200, "granted".to_string()), "asked again");
+    app.consent("cached-1", json!({"newsletter": false})).await;
+    assert_eq!(newsletter().await, (200, "withdrawn".to_string()), "a withdrawal shows at once");
+
+    // Read once from the database after the write (a fresh subject), then changed.
+    app.consent("cached-2", json!({"analytics": true})).await;
+    let r = app.get("/v1/subjects/cached-2/consents", Some(&app.consent_key)).await;
+    assert_eq!(r.body["purposes"]["analytics"]["state"], "granted");
+
+    // Another process erases the subject: this server stops answering for it within a second.
+    let out = app.cli(&["erase", "cached-1"]);
+    assert!(out.status.success(), "{}", crate::helpers::stderr(&out));
+    let erased = std::time::Instant::now();
+    loop {
+        let (status, state) = newsletter().await;
+        if status == 404 {
+            break;
+        }
+        assert!(erased.elapsed() < std::time::Duration::from_secs(1), "still answered {status} {state} after erasure");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // An erasure through this server shows at once.
+    let r = app.delete("/v1/subjects/cached-2", Some(&app.admin_key)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.get("/v1/subjects/cached-2/consents", Some(&app.consent_key)).await.problem(404);
 }

@@ -7,6 +7,7 @@ use std::process::Output;
 use candor_privacy::{ApiKeySecret, AuditChain, ReceiptSigner};
 use candor_server::app::Application;
 use candor_server::config::{FlagOverrides, Settings};
+use candor_server::consent_cache::ConsentCache;
 use candor_server::instance::{self, Instance, audit_entry};
 use candor_store::{ApiKeyRow, Store, now_ms};
 use serde_json::Value;
@@ -95,6 +96,8 @@ pub struct TestApp {
     pub admin_key: String,
     /// A key with the `consent` scope.
     pub consent_key: String,
+    /// The server's cache of current consent states.
+    pub consents: ConsentCache,
     _pg: Option<PgDatabase>,
 }
 
@@ -133,6 +136,7 @@ pub async fn spawn_on(dir: TempDir, backend: Backend, database_url: Option<Strin
     let admin_key = create_key(&store, &signer, &["admin"]).await;
     let consent_key = create_key(&store, &signer, &["consent"]).await;
     let app = Application::build(instance).await.unwrap();
+    let consents = app.state().consents().clone();
     let base = format!("http://{}", app.addr());
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
@@ -145,6 +149,7 @@ pub async fn spawn_on(dir: TempDir, backend: Backend, database_url: Option<Strin
         signer,
         admin_key,
         consent_key,
+        consents,
         _pg: pg,
     }
 }
@@ -397,6 +402,8 @@ impl TestApp {
                 pool.close().await;
             }
         }
+        // Edits behind candor's back leave no audit entry for the server to notice.
+        self.consents.clear();
         Ok(())
     }
 }

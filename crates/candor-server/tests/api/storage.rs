@@ -116,6 +116,26 @@ async fn two_servers_share_one_postgres_database() {
     let state = app.get(&format!("/v1/subjects/{EXTERNAL_ID}/consents"), Some(&app.consent_key)).await;
     assert_eq!(state.body["purposes"]["newsletter"]["state"], "granted");
 
+    // This server now holds that state in its consent cache; a withdrawal through the
+    // other server shows here within a second.
+    let r = client
+        .post(format!("{other}/v1/consents"))
+        .bearer_auth(&app.consent_key)
+        .json(&json!({"subject": EXTERNAL_ID, "choices": {"newsletter": false}, "notice_version": version, "source": "api"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let withdrawn = Instant::now();
+    loop {
+        let state = app.get(&format!("/v1/subjects/{EXTERNAL_ID}/consents"), Some(&app.consent_key)).await;
+        if state.body["purposes"]["newsletter"]["state"] == "withdrawn" {
+            break;
+        }
+        assert!(withdrawn.elapsed() < Duration::from_secs(1), "this server still answers {}", state.text);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     // A version published through this server is served by the other within a second.
     let r = app.publish(&catalog_with(|c| c.replace("retention_days = 365", "retention_days = 400"))).await;
     assert_eq!(r.status, 201);
@@ -187,7 +207,8 @@ async fn a_batch_prepared_ahead_is_redone_when_its_subject_changed_meanwhile(bac
     let snapshot = app.store.consent_snapshot(&requests).await.unwrap();
     let version = snapshot.current();
     let ahead = vec![Ok::<_, ()>((prepared("granted", version), "ahead"))];
-    let out = app
+    let head = app.store.audit().head().await.unwrap().unwrap().seq;
+    let (out, after) = app
         .store
         .record_consents(&requests, Some((snapshot, ahead)), &chain, |_, _, v, _| {
             Ok((prepared("granted", v), "redone"))
@@ -195,6 +216,7 @@ async fn a_batch_prepared_ahead_is_redone_when_its_subject_changed_meanwhile(bac
         .await
         .unwrap();
     assert_eq!(out, [Ok("ahead")]);
+    assert_eq!(after, head + 1, "the batch's one audit entry moved the chain by one");
 
     // A write lands between snapshot and commit: the request is prepared again from
     // the ledger as it is inside the transaction.
@@ -202,7 +224,7 @@ async fn a_batch_prepared_ahead_is_redone_when_its_subject_changed_meanwhile(bac
     app.consent("snap", json!({"newsletter": false})).await;
     let ahead = vec![Ok::<_, ()>((prepared("granted", version), "ahead"))];
     let mut seen_newsletter = None;
-    let out = app
+    let (out, _) = app
         .store
         .record_consents(&requests, Some((snapshot, ahead)), &chain, |_, _, v, latest| {
             seen_newsletter = latest.get("newsletter").map(|r| r.state.clone());

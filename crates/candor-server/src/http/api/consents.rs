@@ -2,6 +2,7 @@
 //! history, and merging an anonymous visitor into a known subject.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -374,7 +375,15 @@ async fn subject_state(
     caller.require("consent")?;
     let pid = subject_pid(&state, &id, "id")?;
     let notice = state.notice()?;
-    let latest = latest_per_purpose(known_history(&state, pid, false).await?);
+    let latest = match state.consents().get(&pid) {
+        Some(latest) => latest,
+        None => {
+            let ticket = state.consents().ticket(pid);
+            let latest = Arc::new(latest_per_purpose(known_history(&state, pid, false).await?));
+            state.consents().fill(ticket, latest.clone());
+            latest
+        }
+    };
     let rules = rules_view(&latest);
     let states = effective_states(&notice, &rules);
     let purposes = notice
@@ -449,7 +458,9 @@ async fn alias(
         .store()
         .merge_anonymous(anonymous, known, now_ms(), || uuid::Uuid::now_v7().to_string(), &chain, audit)
         .await?
-        .ok_or_else(|| ApiError::not_found("no choices recorded for this anonymous id"))?;
+        .ok_or_else(|| ApiError::not_found("no choices recorded for this anonymous id"));
+    state.consents().forget(&known);
+    let merged = merged?;
     let notice = state.notice()?;
     let rules = rules_view(&latest_per_purpose(state.store().consent_states(known).await?));
     Ok(Json(AliasOut { merged, state: effective_states(&notice, &rules) }))
