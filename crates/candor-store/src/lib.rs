@@ -16,6 +16,7 @@ mod panel;
 mod sessions;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -86,7 +87,8 @@ pub enum Backend {
 
 #[derive(Clone)]
 enum Db {
-    Sqlite(SqlitePool),
+    /// SQLite, with this process's turn to write (see [`write_tx!`]).
+    Sqlite(SqlitePool, Arc<tokio::sync::Mutex<()>>),
     Postgres(PgPool),
 }
 
@@ -101,7 +103,7 @@ pub struct Store {
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.db {
-            $crate::Db::Sqlite($pool) => $body,
+            $crate::Db::Sqlite($pool, _) => $body,
             $crate::Db::Postgres($pool) => $body,
         }
     };
@@ -110,10 +112,17 @@ pub(crate) use on_pool;
 
 /// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite so a read-then-write never
 /// fails to upgrade its lock; on PostgreSQL a plain `BEGIN`.
+///
+/// SQLite has one writer at a time. Writers of this process take turns on an async lock
+/// first (in arrival order), so they never meet SQLite's busy handler, which sleeps 1, 2,
+/// 5, 10… ms between retries: a consent batch arriving while a webhook batch commits
+/// would otherwise lose up to tens of milliseconds. Only other processes (the CLI) still
+/// meet the busy handler.
 macro_rules! write_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         match &$store.db {
-            $crate::Db::Sqlite(pool) => {
+            $crate::Db::Sqlite(pool, turn) => {
+                let _turn = turn.lock().await;
                 let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
@@ -154,11 +163,14 @@ impl Store {
             let path = options.get_filename().to_path_buf();
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
+                // A local file's connections do not go stale; pinging each one before use
+                // cost a round trip to its thread on every query.
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
             restrict_to_owner(&path);
-            Store { db: Db::Sqlite(pool) }
+            Store { db: Db::Sqlite(pool, Default::default()) }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?.application_name("candor");
             let pool = PgPoolOptions::new()
@@ -176,7 +188,7 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         match &self.db {
-            Db::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Db::Sqlite(pool, _) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -185,7 +197,7 @@ impl Store {
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         match self.db {
-            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Sqlite(..) => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
         }
     }
@@ -194,7 +206,7 @@ impl Store {
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         match &self.db {
             Db::Postgres(pool) => Some(pool),
-            Db::Sqlite(_) => None,
+            Db::Sqlite(..) => None,
         }
     }
 
@@ -209,14 +221,16 @@ impl Store {
     /// up with the end of the log, so SQLite never starts the log over and it grows
     /// without bound (hundreds of MiB in a minute of consent writes), which makes every
     /// later read and write slower. So once the log holds more than [`WAL_RESTART_FRAMES`]
-    /// frames, the checkpoint is a RESTART: it waits for the writer in progress, copies the
-    /// rest, and the next commit writes from the start of the log again.
+    /// frames, the checkpoint is a RESTART: it takes this process's turn to write (so it
+    /// waits for the writer in progress, and the next waits for it), copies the rest, and
+    /// the next commit writes from the start of the log again.
     /// Servers call it several times a second; closing the store checkpoints too. A no-op
     /// on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<()> {
-        if let Db::Sqlite(pool) = &self.db {
+        if let Db::Sqlite(pool, turn) = &self.db {
             let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
             if log > WAL_RESTART_FRAMES {
+                let _turn = turn.lock().await;
                 sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(pool).await?;
             }
         }
