@@ -51,14 +51,13 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build().expect("a plain HTTP client builds")
 }
 
-/// One pass: attempts every due webhook once. Returns how many were attempted. The claim
-/// and the outcomes are written in one transaction each, so a pass of 64 webhooks costs
-/// two commits, not 128 that would queue behind consent writes for the write lock.
+/// One pass: attempts up to 64 due webhooks once each. Returns how many were attempted.
+/// The claim and the outcomes are written in one short transaction each, so a pass costs
+/// two commits, not 128 that would queue with consent writes for the write lock.
 pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
     let now = now_ms();
-    let due = state.store().due_deliveries(now, 64).await?;
     let lease = now + ATTEMPT_TIMEOUT.as_millis() as i64 * 3;
-    let claimed = state.store().claim_deliveries(due, lease).await?;
+    let claimed = state.store().claim_due_deliveries(now, 64, lease).await?;
     let count = claimed.len();
     let outcomes: Vec<Attempted> =
         futures::stream::iter(claimed).map(|d| attempt(state, client, d)).buffer_unordered(PARALLEL).collect().await;
@@ -67,13 +66,13 @@ pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::
         tracing::warn!(failed = failures.count() + 1, attempted = count, first_error = %error,
             "webhooks not acknowledged; they will be retried");
     }
-    state.store().settle_deliveries(&outcomes).await?;
+    state.store().settle_deliveries(&outcomes, now_ms()).await?;
     Ok(count)
 }
 
 async fn attempt(state: &AppState, client: &reqwest::Client, d: Delivery) -> Attempted {
     match send(state, client, &d).await {
-        Ok(()) => Attempted::Acknowledged { id: d.id, at: now_ms() },
+        Ok(()) => Attempted::Acknowledged { id: d.id },
         Err(error) => Attempted::Failed { next_attempt_at: now_ms() + backoff_ms(d.attempts), id: d.id, error },
     }
 }

@@ -89,8 +89,6 @@ pub enum Attempted {
     Acknowledged {
         /// The webhook.
         id: String,
-        /// When (Unix ms).
-        at: i64,
     },
     /// It did not; try again later.
     Failed {
@@ -106,17 +104,6 @@ pub enum Attempted {
 const COLUMNS: &str = "id, processor, kind, payload, sealed_subject, dsar_id, created_at, attempts, next_attempt_at, delivered_at, last_error";
 
 impl Store {
-    /// Webhooks due for an attempt, oldest first.
-    pub async fn due_deliveries(&self, now_ms: i64, limit: i64) -> Result<Vec<Delivery>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 \
-             ORDER BY next_attempt_at, created_at LIMIT $2"
-        );
-        Ok(
-            on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(now_ms).bind(limit).fetch_all(pool).await?),
-        )
-    }
-
     /// The webhooks of one DSAR.
     pub async fn dsar_deliveries(&self, dsar_id: &str) -> Result<Vec<Delivery>> {
         let sql = format!("SELECT {COLUMNS} FROM outbox WHERE dsar_id = $1 ORDER BY processor");
@@ -129,25 +116,39 @@ impl Store {
         Ok(on_pool!(self, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(limit).fetch_all(pool).await?))
     }
 
-    /// Records the outcomes of one delivery pass in one transaction: an acknowledged
-    /// webhook is delivered and its sealed subject id deleted; a failed one is tried again
-    /// at its `next_attempt_at`.
-    pub async fn settle_deliveries(&self, outcomes: &[Attempted]) -> Result<()> {
+    /// Records the outcomes of one delivery pass, ended at `now_ms`, in one transaction:
+    /// the acknowledged webhooks are delivered (in one statement) and their sealed subject
+    /// ids deleted; each failed one is tried again at its `next_attempt_at`.
+    pub async fn settle_deliveries(&self, outcomes: &[Attempted], now_ms: i64) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());
         }
+        let acknowledged: Vec<&str> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Attempted::Acknowledged { id } => Some(id.as_str()),
+                Attempted::Failed { .. } => None,
+            })
+            .collect();
         crate::write_tx!(self, tx => {
+            if !acknowledged.is_empty() {
+                let mut q = sqlx::QueryBuilder::new("UPDATE outbox SET delivered_at = ");
+                q.push_bind(now_ms);
+                q.push(", attempts = attempts + 1, sealed_subject = NULL, last_error = NULL WHERE delivered_at IS NULL AND id IN (");
+                let mut ids = q.separated(", ");
+                for id in &acknowledged {
+                    ids.push_bind(*id);
+                }
+                q.push(")");
+                q.build().execute(&mut *tx).await?;
+            }
             for outcome in outcomes {
-                match outcome {
-                    Attempted::Acknowledged { id, at } => sqlx::query(
-                        "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1, sealed_subject = NULL, \
-                         last_error = NULL WHERE id = $2 AND delivered_at IS NULL")
-                        .bind(at).bind(id).execute(&mut *tx).await?,
-                    Attempted::Failed { id, next_attempt_at, error } => sqlx::query(
+                if let Attempted::Failed { id, next_attempt_at, error } = outcome {
+                    sqlx::query(
                         "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 \
                          WHERE id = $3 AND delivered_at IS NULL")
-                        .bind(next_attempt_at).bind(error).bind(id).execute(&mut *tx).await?,
-                };
+                        .bind(next_attempt_at).bind(error).bind(id).execute(&mut *tx).await?;
+                }
             }
         });
         Ok(())
@@ -164,25 +165,22 @@ impl Store {
 }
 
 impl Store {
-    /// Takes due webhooks for one attempt each, in one transaction: pushes each one's next
-    /// attempt to `lease_until` only if no other worker took it since it was read, and
-    /// returns those taken. Several servers may share one database; each delivery attempt
-    /// is made by one of them.
-    pub async fn claim_deliveries(&self, due: Vec<Delivery>, lease_until: i64) -> Result<Vec<Delivery>> {
-        if due.is_empty() {
-            return Ok(due);
-        }
-        let mut claimed = Vec::with_capacity(due.len());
-        crate::write_tx!(self, tx => {
-            for d in due {
-                let n = sqlx::query(
-                    "UPDATE outbox SET next_attempt_at = $1 WHERE id = $2 AND next_attempt_at = $3 AND delivered_at IS NULL")
-                    .bind(lease_until).bind(&d.id).bind(d.next_attempt_at).execute(&mut *tx).await?.rows_affected();
-                if n == 1 {
-                    claimed.push(d);
-                }
-            }
-        });
+    /// Takes up to `limit` due webhooks, oldest first, for one attempt each, in one
+    /// statement: their next attempt moves to `lease_until`, so no other worker (several
+    /// servers may share one database) takes them until the lease ends. The outer
+    /// conditions are checked again against each row as it is updated, so of two servers
+    /// racing for a row only one gets it.
+    pub async fn claim_due_deliveries(&self, now_ms: i64, limit: i64, lease_until: i64) -> Result<Vec<Delivery>> {
+        let sql = format!(
+            "UPDATE outbox SET next_attempt_at = $1 \
+             WHERE delivered_at IS NULL AND next_attempt_at <= $2 AND id IN (\
+                 SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
+                 ORDER BY next_attempt_at, created_at LIMIT $3) \
+             RETURNING {COLUMNS}"
+        );
+        let mut claimed: Vec<Delivery> = crate::write_tx!(self, tx =>
+            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(lease_until).bind(now_ms).bind(limit).fetch_all(&mut *tx).await?);
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(claimed)
     }
 }
