@@ -140,7 +140,7 @@ macro_rules! write_tx {
 pub(crate) use write_tx;
 
 /// The SQLite WAL length (4 KiB frames) past which a checkpoint starts the log over.
-pub const WAL_RESTART_FRAMES: i64 = 4096;
+pub const WAL_RESTART_FRAMES: i64 = 16384;
 
 impl Store {
     /// Opens the database at `url` (`sqlite:PATH` or `postgres://…`) and runs migrations.
@@ -158,8 +158,9 @@ impl Store {
                 // Checkpoints run in the background (`Store::checkpoint`), not inside
                 // whichever commit happens to cross the threshold.
                 .pragma("wal_autocheckpoint", "0")
-                // A log started over is cut back to this size (bytes).
-                .pragma("journal_size_limit", "67108864");
+                // A log started over is cut back to this size (bytes): above what
+                // `WAL_RESTART_FRAMES` lets it reach, so it is not regrown every time.
+                .pragma("journal_size_limit", "100663296");
             let path = options.get_filename().to_path_buf();
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
@@ -219,8 +220,8 @@ impl Store {
     /// Copies the SQLite WAL back into the database file (a passive checkpoint, which
     /// never blocks writers). Under sustained writes a passive checkpoint never catches
     /// up with the end of the log, so SQLite never starts the log over and it grows
-    /// without bound (hundreds of MiB in a minute of consent writes), which makes every
-    /// later read and write slower. So once the log holds more than [`WAL_RESTART_FRAMES`]
+    /// without bound (630 MB beside a 76 MB database after 22,000 consent writes in the
+    /// bench). So once the log holds more than [`WAL_RESTART_FRAMES`]
     /// frames, the checkpoint is a RESTART: it takes this process's turn to write (so it
     /// waits for the writer in progress, and the next waits for it), copies the rest, and
     /// the next commit writes from the start of the log again.
@@ -228,8 +229,10 @@ impl Store {
     /// on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<()> {
         if let Db::Sqlite(pool, turn) = &self.db {
-            let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
-            if log > WAL_RESTART_FRAMES {
+            let (_, log, copied): (i64, i64, i64) =
+                sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
+            // Fully copied: the next commit starts the log over by itself.
+            if log > WAL_RESTART_FRAMES && copied < log {
                 let _turn = turn.lock().await;
                 sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(pool).await?;
             }
