@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
@@ -10,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::consent_cache::ConsentCache;
 use crate::consent_writer::ConsentWriter;
+use crate::http::rate_limit::RateLimits;
 use crate::instance::Instance;
 use crate::key_cache::KeyCache;
 use crate::notice_cache::NoticeCache;
@@ -41,6 +43,7 @@ impl Application {
         tokio::spawn(state.consents().clone().watch(state.store().clone()));
         tokio::spawn(crate::sweeper::run(state.clone()));
         tokio::spawn(crate::delivery::run(state.clone()));
+        tokio::spawn(state.limits().clone().prune());
         let router = crate::http::app(state.clone());
         Ok(Application { listener, addr, router, state })
     }
@@ -63,7 +66,8 @@ impl Application {
     /// Serves until `stop` completes.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let store = self.state.store().clone();
-        axum::serve(self.listener, self.router).with_graceful_shutdown(stop).await?;
+        let service = self.router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service).with_graceful_shutdown(stop).await?;
         store.close().await;
         Ok(())
     }
@@ -81,6 +85,7 @@ pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Res
     let consents = ConsentCache::new(store.audit().head().await?.map_or(0, |head| head.seq));
     let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone(), consents.clone());
     let events = crate::event_writer::EventWriter::start(store.clone());
+    let limits = Arc::new(RateLimits::new(&settings));
     Ok(AppState::new(Shared {
         store,
         signer,
@@ -94,6 +99,7 @@ pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Res
         outbox_key,
         outbox_wake: Default::default(),
         settings,
+        limits,
         public_url,
     }))
 }

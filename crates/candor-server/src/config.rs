@@ -26,6 +26,13 @@ pub struct Settings {
     pub sweep_interval_secs: u64,
     /// Log filter (`tracing` env-filter syntax).
     pub log: String,
+    /// Requests per minute one client address may make without an API key (0: no limit).
+    pub public_requests_per_minute: u32,
+    /// Requests per minute one API key may make (0: no limit).
+    pub key_requests_per_minute: u32,
+    /// Take the client address from the first `X-Forwarded-For` entry (only behind a
+    /// proxy that sets it; otherwise anyone could pick their own address).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Settings {
@@ -38,6 +45,9 @@ impl Default for Settings {
             session_ttl_secs: 900,
             sweep_interval_secs: 30,
             log: "info".into(),
+            public_requests_per_minute: 600,
+            key_requests_per_minute: 0,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -53,7 +63,17 @@ pub struct FlagOverrides {
     pub database_url: Option<String>,
 }
 
-const ENV_KEYS: [&str; 6] = ["listen", "database_url", "public_url", "session_ttl_secs", "sweep_interval_secs", "log"];
+const ENV_KEYS: [&str; 9] = [
+    "listen",
+    "database_url",
+    "public_url",
+    "session_ttl_secs",
+    "sweep_interval_secs",
+    "log",
+    "public_requests_per_minute",
+    "key_requests_per_minute",
+    "trust_forwarded_for",
+];
 
 impl Settings {
     /// Loads the layered settings of the instance in `dir`.

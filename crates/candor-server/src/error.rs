@@ -137,6 +137,17 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "this route does not take that method")
     }
 
+    /// 429: over a rate limit; the client may try again after `seconds`.
+    pub fn too_many_requests(seconds: u64) -> ApiError {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-requests",
+            format!("too many requests; try again in {seconds} s"),
+        );
+        e.retry_after = Some(seconds.max(1));
+        e
+    }
+
     /// 503: the database is unavailable; nothing was committed.
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
         let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail);

@@ -9,6 +9,7 @@ use crate::config::Settings;
 use crate::consent_cache::ConsentCache;
 use crate::consent_writer::ConsentWriter;
 use crate::error::ApiError;
+use crate::http::rate_limit::RateLimits;
 use crate::key_cache::KeyCache;
 use crate::notice_cache::{CurrentNotice, NoticeCache};
 
@@ -44,6 +45,8 @@ pub struct Shared {
     pub outbox_wake: Arc<tokio::sync::Notify>,
     /// Settings.
     pub settings: Settings,
+    /// Request rate limits.
+    pub limits: Arc<RateLimits>,
     /// The public base URL (no trailing slash).
     pub public_url: String,
 }
@@ -122,6 +125,11 @@ impl AppState {
     /// Settings.
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Request rate limits.
+    pub fn limits(&self) -> &Arc<RateLimits> {
+        &self.inner.limits
     }
 
     /// The public base URL (no trailing slash).

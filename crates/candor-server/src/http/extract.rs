@@ -144,13 +144,18 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(AUTHORIZATION) else { return Ok(Caller::Public) };
         let invalid = || ApiError::unauthorized("the API key is invalid or revoked");
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .ok_or_else(|| ApiError::unauthorized("expected `Authorization: Bearer <key>`"))?;
-        let parsed = ParsedApiKey::parse(token.trim()).ok_or_else(invalid)?;
-        let scopes = state.keys().authenticate(state.store(), &parsed).await?.ok_or_else(invalid)?;
+        // A key that does not authenticate is charged to the client's address.
+        let refused = |e: ApiError| {
+            state.limits().charge_public(crate::http::rate_limit::client_of(state, parts))?;
+            Err(e)
+        };
+        let bearer = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
+        let Some(token) = bearer else {
+            return refused(ApiError::unauthorized("expected `Authorization: Bearer <key>`"));
+        };
+        let Some(parsed) = ParsedApiKey::parse(token.trim()) else { return refused(invalid()) };
+        let Some(scopes) = state.keys().authenticate(state.store(), &parsed).await? else { return refused(invalid()) };
+        state.limits().charge_key(parsed.id)?;
         Ok(Caller::Key { id: parsed.id.to_string(), scopes })
     }
 }

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod extract;
 pub mod pages;
+pub mod rate_limit;
 pub mod widget;
 
 use std::sync::Arc;
@@ -100,6 +101,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_public))
         .with_state(state)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(cors)

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
 use crate::on_both;
 
 on_both!(
@@ -143,4 +143,47 @@ async fn served_openapi_matches_the_committed_document() {
     for route in ["/v1/consents", "/v1/notice/diff", "/v1/subjects/{id}/sessions", "/.well-known/gpc.json"] {
         assert!(served.body["paths"].get(route).is_some(), "{route} is documented");
     }
+}
+
+/// Rate limits (SPEC §4): 429 problem+json with `Retry-After`, per client address without
+/// a key, per key with one; a key that fails is charged to the address; health checks
+/// are never limited. The limits touch no database, so one backend suffices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_many_requests_are_429_with_retry_after() {
+    let app = spawn_app_with(Backend::Sqlite, "public_requests_per_minute = 5\nkey_requests_per_minute = 3").await;
+    for i in 0..5 {
+        assert_eq!(app.get("/v1/notice", None).await.status, 200, "request {i} is within the budget");
+    }
+    let r = app.get("/v1/notice", None).await;
+    let problem = r.problem(429);
+    assert!(problem["type"].as_str().unwrap().ends_with("too-many-requests"));
+    let retry: u64 = r.header("retry-after").expect("Retry-After").parse().unwrap();
+    assert!((1..=12).contains(&retry), "one request comes back every 12 s: {retry}");
+    assert!(r.header("x-request-id").is_some());
+    app.get("/privacy", None).await.problem(429);
+    for _ in 0..20 {
+        assert_eq!(app.get("/healthz", None).await.status, 200);
+    }
+
+    // Keys have budgets of their own, one per key.
+    let state = "/v1/subjects/nobody/consents";
+    for _ in 0..3 {
+        assert_eq!(app.get(state, Some(&app.consent_key)).await.status, 404);
+    }
+    app.get(state, Some(&app.consent_key)).await.problem(429);
+    assert_eq!(app.get(state, Some(&app.admin_key)).await.status, 404, "another key is not held back");
+
+    // A key that does not authenticate is charged to the (spent) address.
+    app.get(state, Some("cnd_notakey_notasecret")).await.problem(429);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_spends_the_address_budget() {
+    let app = spawn_app_with(Backend::Sqlite, "public_requests_per_minute = 2").await;
+    let state = "/v1/subjects/nobody/consents";
+    app.get(state, Some("cnd_notakey_notasecret")).await.problem(401);
+    app.get(state, Some("not even a key")).await.problem(401);
+    app.get(state, Some("cnd_notakey_notasecret")).await.problem(429);
+    // A valid key is not charged to the address.
+    assert_eq!(app.get(state, Some(&app.consent_key)).await.status, 404);
 }
