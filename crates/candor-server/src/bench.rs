@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{ExitCode, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -99,7 +99,19 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
     eprintln!("bench: warm-up");
     drive(requests / 10, concurrency, |i| write(requests + i)).await?;
     eprintln!("bench: {requests} consent writes, {concurrency} clients");
+    // The WAL must stay bounded under sustained writes (`Store::checkpoint`): watch its size.
+    let largest_wal = Arc::new(AtomicU64::new(0));
+    let watcher = {
+        let (wal, largest) = (dir.path().join("candor.db-wal"), largest_wal.clone());
+        tokio::spawn(async move {
+            loop {
+                largest.fetch_max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
     let writes = drive(requests, concurrency, write).await?;
+    watcher.abort();
     let writes_rss = server.rss_kib("VmHWM");
     // Reads run against a restarted server: the first read of each subject comes from the
     // database, the second from the consent cache.
@@ -177,6 +189,10 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
         "| server RSS idle / peak (MiB) | {:.1} / {:.1} | | |",
         idle_rss as f64 / 1024.0,
         peak_rss as f64 / 1024.0
+    );
+    println!(
+        "| largest WAL file during the writes (MB; kept under ~100 MB) | {:.1} | | |",
+        largest_wal.load(Ordering::Relaxed) as f64 / 1e6
     );
     println!(
         "\n`consent.changed` webhooks acknowledged by the local processor during the run: {}",
