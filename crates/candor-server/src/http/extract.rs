@@ -138,24 +138,41 @@ impl Caller {
     }
 }
 
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
+/// What the admission middleware ([`crate::http::rate_limit::admit`]) found in the
+/// `Authorization` header, for [`Caller`] to hand to handlers without checking it again.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// A valid key.
+    Valid(Caller),
+    /// A header that does not authenticate, and why (401 where a route reads the caller).
+    Invalid(&'static str),
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(AUTHORIZATION) else { return Ok(Caller::Public) };
-        let invalid = || ApiError::unauthorized("the API key is invalid or revoked");
-        // A key that does not authenticate is charged to the client's address.
-        let refused = |e: ApiError| {
-            state.limits().charge_public(crate::http::rate_limit::client_of(state, parts))?;
-            Err(e)
-        };
+impl Credentials {
+    /// Checks the `Authorization` header, if any (`None` without one).
+    pub async fn check(state: &AppState, headers: &axum::http::HeaderMap) -> Result<Option<Credentials>, ApiError> {
+        let Some(value) = headers.get(AUTHORIZATION) else { return Ok(None) };
         let bearer = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")));
         let Some(token) = bearer else {
-            return refused(ApiError::unauthorized("expected `Authorization: Bearer <key>`"));
+            return Ok(Some(Credentials::Invalid("expected `Authorization: Bearer <key>`")));
         };
-        let Some(parsed) = ParsedApiKey::parse(token.trim()) else { return refused(invalid()) };
-        let Some(scopes) = state.keys().authenticate(state.store(), &parsed).await? else { return refused(invalid()) };
-        state.limits().charge_key(parsed.id)?;
-        Ok(Caller::Key { id: parsed.id.to_string(), scopes })
+        let invalid = Credentials::Invalid("the API key is invalid or revoked");
+        let Some(parsed) = ParsedApiKey::parse(token.trim()) else { return Ok(Some(invalid)) };
+        let Some(scopes) = state.keys().authenticate(state.store(), &parsed).await? else { return Ok(Some(invalid)) };
+        Ok(Some(Credentials::Valid(Caller::Key { id: parsed.id.to_string(), scopes })))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    /// The caller as admitted: without the admission middleware's verdict, the public
+    /// (so a router built without it can only refuse, never grant).
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        match parts.extensions.get::<Credentials>() {
+            Some(Credentials::Valid(caller)) => Ok(caller.clone()),
+            Some(Credentials::Invalid(why)) => Err(ApiError::unauthorized(*why)),
+            None => Ok(Caller::Public),
+        }
     }
 }

@@ -101,7 +101,7 @@ pub fn app(state: AppState) -> Router {
         )
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::limit_public))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), rate_limit::admit))
         .with_state(state)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY))
         .layer(cors)

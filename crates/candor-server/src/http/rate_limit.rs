@@ -4,7 +4,8 @@
 //! 60/N s): requests without an API key, per client address (the widget, the pages, the
 //! control panel, anyone probing), and requests with a valid API key, per key. A request
 //! with a key that does not authenticate is charged to its address, so guessing keys is
-//! throttled like any anonymous traffic. Health checks are never limited.
+//! throttled like any anonymous traffic. Health checks are never limited. The key is
+//! checked once, here, for the whole request ([`admit`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -12,8 +13,6 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -21,6 +20,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::config::Settings;
 use crate::error::ApiError;
+use crate::http::extract::{Caller, Credentials};
 use crate::state::AppState;
 
 /// The budgets of one server.
@@ -92,22 +92,30 @@ fn too_many(not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) -> 
     ApiError::too_many_requests(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
 }
 
-/// The client address of a request, as the rate limits see it.
-pub fn client_of(state: &AppState, parts: &Parts) -> IpAddr {
-    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    state.limits().client(&parts.headers, peer)
-}
-
-/// Middleware: requests without an API key are charged to their address before they
-/// reach a handler (keyed requests are charged when the key is checked, in `Caller`).
-pub async fn limit_public(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// Middleware in front of every route: checks the API key once (handlers read the verdict
+/// through [`Caller`]) and charges the request to its key, or, without a valid one, to
+/// its client address, whatever the route (a made-up `Authorization` header buys nothing).
+pub async fn admit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if path == "/healthz" || path == "/readyz" || request.headers().contains_key(AUTHORIZATION) {
+    if path == "/healthz" || path == "/readyz" {
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
-    if let Err(e) = state.limits().charge_public(client_of(&state, &parts)) {
+    let credentials = match Credentials::check(&state, request.headers()).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    let charged = match &credentials {
+        Some(Credentials::Valid(Caller::Key { id, .. })) => state.limits().charge_key(id),
+        _ => {
+            let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+            state.limits().charge_public(state.limits().client(request.headers(), peer))
+        }
+    };
+    if let Err(e) = charged {
         return e.into_response();
     }
-    next.run(Request::from_parts(parts, body)).await
+    if let Some(c) = credentials {
+        request.extensions_mut().insert(c);
+    }
+    next.run(request).await
 }

@@ -161,6 +161,8 @@ async fn too_many_requests_are_429_with_retry_after() {
     assert!((1..=12).contains(&retry), "one request comes back every 12 s: {retry}");
     assert!(r.header("x-request-id").is_some());
     app.get("/privacy", None).await.problem(429);
+    app.get("/privacy", Some("cnd_madeup_header")).await.problem(429);
+    app.get("/widget.js", Some("not a key at all")).await.problem(429);
     for _ in 0..20 {
         assert_eq!(app.get("/healthz", None).await.status, 200);
     }

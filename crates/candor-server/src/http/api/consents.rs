@@ -458,9 +458,8 @@ async fn alias(
         .store()
         .merge_anonymous(anonymous, known, now_ms(), || uuid::Uuid::now_v7().to_string(), &chain, audit)
         .await?
-        .ok_or_else(|| ApiError::not_found("no choices recorded for this anonymous id"));
+        .ok_or_else(|| ApiError::not_found("no choices recorded for this anonymous id"))?;
     state.consents().forget(&known);
-    let merged = merged?;
     let notice = state.notice()?;
     let rules = rules_view(&latest_per_purpose(state.store().consent_states(known).await?));
     Ok(Json(AliasOut { merged, state: effective_states(&notice, &rules) }))
