@@ -29,13 +29,24 @@ const MAX_BACKOFF_MS: i64 = 3600 * 1000;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts in flight at once.
 const PARALLEL: usize = 8;
+/// Webhooks claimed by one pass.
+const PASS: usize = 64;
+/// After a pass that found fewer than [`PASS`] webhooks due, how long the next ones may
+/// gather: under sustained consent writes this makes one claim and one settlement per
+/// [`PASS`] webhooks instead of per handful, and those transactions queue with consent
+/// writes for the one writer.
+const GATHER: Duration = Duration::from_millis(50);
 
 /// Delivers due webhooks forever: every second, and at once when woken.
 pub async fn run(state: AppState) {
     let client = client();
     loop {
         match deliver_due(&state, &client).await {
-            Ok(n) if n > 0 => continue,
+            Ok(PASS) => continue,
+            Ok(n) if n > 0 => {
+                tokio::time::sleep(GATHER).await;
+                continue;
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
         }
@@ -51,13 +62,13 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build().expect("a plain HTTP client builds")
 }
 
-/// One pass: attempts up to 64 due webhooks once each. Returns how many were attempted.
+/// One pass: attempts up to [`PASS`] due webhooks once each. Returns how many were attempted.
 /// The claim and the outcomes are written in one short transaction each, so a pass costs
 /// two commits, not 128 that would queue with consent writes for the write lock.
 pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
     let now = now_ms();
     let lease = now + ATTEMPT_TIMEOUT.as_millis() as i64 * 3;
-    let claimed = state.store().claim_due_deliveries(now, 64, lease).await?;
+    let claimed = state.store().claim_due_deliveries(now, PASS as i64, lease).await?;
     let count = claimed.len();
     let outcomes: Vec<Attempted> =
         futures::stream::iter(claimed).map(|d| attempt(state, client, d)).buffer_unordered(PARALLEL).collect().await;

@@ -197,11 +197,11 @@ impl Store {
     /// Deletes events holding exactly `fields`, older than `before`, of one subject or all.
     pub async fn delete_events(&self, pid: Option<Pid>, fields: &str, before: i64) -> Result<u64> {
         let done = match pid {
-            Some(pid) => on_pool!(self, pool => sqlx::query(
+            Some(pid) => write_tx!(self, tx => sqlx::query(
                 "DELETE FROM events WHERE pid = $1 AND fields = $2 AND at < $3")
-                .bind(&pid.0[..]).bind(fields).bind(before).execute(pool).await?.rows_affected()),
-            None => on_pool!(self, pool => sqlx::query("DELETE FROM events WHERE fields = $1 AND at < $2")
-                .bind(fields).bind(before).execute(pool).await?.rows_affected()),
+                .bind(&pid.0[..]).bind(fields).bind(before).execute(&mut *tx).await?.rows_affected()),
+            None => write_tx!(self, tx => sqlx::query("DELETE FROM events WHERE fields = $1 AND at < $2")
+                .bind(fields).bind(before).execute(&mut *tx).await?.rows_affected()),
         };
         Ok(done)
     }
@@ -235,31 +235,31 @@ impl Store {
 
     /// Replaces an event's stored fields (a sweep removed some of them).
     pub async fn reseal_event(&self, pid: Pid, seq: i64, fields: &str, sealed: &[u8]) -> Result<()> {
-        on_pool!(self, pool => sqlx::query("UPDATE events SET fields = $1, sealed = $2 WHERE pid = $3 AND seq = $4")
-            .bind(fields).bind(sealed).bind(&pid.0[..]).bind(seq).execute(pool).await.map(|_| ())?);
+        write_tx!(self, tx => sqlx::query("UPDATE events SET fields = $1, sealed = $2 WHERE pid = $3 AND seq = $4")
+            .bind(fields).bind(sealed).bind(&pid.0[..]).bind(seq).execute(&mut *tx).await.map(|_| ())?);
         Ok(())
     }
 
     /// Deletes one event.
     pub async fn delete_event(&self, pid: Pid, seq: i64) -> Result<u64> {
-        Ok(on_pool!(self, pool => sqlx::query("DELETE FROM events WHERE pid = $1 AND seq = $2")
-            .bind(&pid.0[..]).bind(seq).execute(pool).await?.rows_affected()))
+        Ok(write_tx!(self, tx => sqlx::query("DELETE FROM events WHERE pid = $1 AND seq = $2")
+            .bind(&pid.0[..]).bind(seq).execute(&mut *tx).await?.rows_affected()))
     }
 
     /// Deletes some traits of a subject.
     pub async fn delete_traits(&self, pid: Pid, fields: &[&str]) -> Result<u64> {
         let mut deleted = 0;
         for field in fields {
-            deleted += on_pool!(self, pool => sqlx::query("DELETE FROM traits WHERE pid = $1 AND field = $2")
-                .bind(&pid.0[..]).bind(*field).execute(pool).await?.rows_affected());
+            deleted += write_tx!(self, tx => sqlx::query("DELETE FROM traits WHERE pid = $1 AND field = $2")
+                .bind(&pid.0[..]).bind(*field).execute(&mut *tx).await?.rows_affected());
         }
         Ok(deleted)
     }
 
     /// Deletes every value of trait `field` set before `before`.
     pub async fn delete_expired_traits(&self, field: &str, before: i64) -> Result<u64> {
-        Ok(on_pool!(self, pool => sqlx::query("DELETE FROM traits WHERE field = $1 AND at < $2")
-            .bind(field).bind(before).execute(pool).await?.rows_affected()))
+        Ok(write_tx!(self, tx => sqlx::query("DELETE FROM traits WHERE field = $1 AND at < $2")
+            .bind(field).bind(before).execute(&mut *tx).await?.rows_affected()))
     }
 
     /// Trait fields held by any subject that the catalog no longer declares, or all fields.
@@ -276,14 +276,14 @@ impl Store {
             "SELECT pid, up_to_seq FROM erased_subjects ORDER BY erased_at LIMIT 16").fetch_all(pool).await?);
         let mut deleted = 0;
         for (pid, up_to) in pending {
-            let n = on_pool!(self, pool => sqlx::query(
+            let n = write_tx!(self, tx => sqlx::query(
                 "DELETE FROM events WHERE pid = $1 AND seq IN \
                  (SELECT seq FROM events WHERE pid = $1 AND seq <= $2 LIMIT $3)")
-                .bind(&pid).bind(up_to).bind(step).execute(pool).await?.rows_affected());
+                .bind(&pid).bind(up_to).bind(step).execute(&mut *tx).await?.rows_affected());
             deleted += n;
             if (n as i64) < step {
-                on_pool!(self, pool => sqlx::query("DELETE FROM erased_subjects WHERE pid = $1")
-                    .bind(&pid).execute(pool).await.map(|_| ())?);
+                write_tx!(self, tx => sqlx::query("DELETE FROM erased_subjects WHERE pid = $1")
+                    .bind(&pid).execute(&mut *tx).await.map(|_| ())?);
             }
         }
         Ok(deleted)

@@ -87,9 +87,66 @@ pub enum Backend {
 
 #[derive(Clone)]
 enum Db {
-    /// SQLite, with this process's turn to write (see [`write_tx!`]).
-    Sqlite(SqlitePool, Arc<tokio::sync::Mutex<()>>),
+    /// SQLite: a pool of readers, and the one connection that writes, in a pool of its own
+    /// (see [`write_tx!`]), and the files to flush.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        files: Arc<SqliteFiles>,
+    },
     Postgres(PgPool),
+}
+
+/// What a committed write transaction promises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// On disk before the commit returns: consent, keys, audit, erasure, everything that is
+    /// proof.
+    Durable,
+    /// Survives a crash of candor but may be lost with the machine's power (never
+    /// half-applied); the next durable commit makes it durable too. Only for bookkeeping
+    /// that is redone when lost: which webhooks were claimed and acknowledged (a lost
+    /// acknowledgement means one more delivery under the same idempotency key).
+    Relaxed,
+}
+
+/// The files of a SQLite database, for flushing its log to disk.
+///
+/// Connections commit with `synchronous=NORMAL`: SQLite writes the transaction's pages
+/// to the write-ahead log (the OS holds them; a crash of candor loses nothing) and
+/// releases the write lock without waiting for the disk. A durable commit then flushes
+/// the log itself (`fdatasync`) before it returns, which is what `synchronous=FULL`
+/// would do, but outside the lock: the next transaction runs while this one's flush is
+/// in flight, and concurrent flushes share the disk's work. Everything the log held up to
+/// the commit is on disk when the flush returns; if a checkpoint restarted the log in
+/// between, the checkpoint has already flushed those pages into the database file.
+pub(crate) struct SqliteFiles {
+    database: std::path::PathBuf,
+    log: std::path::PathBuf,
+    flushes: std::sync::atomic::AtomicU64,
+}
+
+impl SqliteFiles {
+    /// Flushes the write-ahead log to disk (or, with no log left, the database file).
+    pub(crate) async fn flush(self: &Arc<Self>) -> Result<()> {
+        let files = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let flushed = match std::fs::File::open(&files.log) {
+                Ok(log) => log.sync_data(),
+                // The log is only removed once every connection closed, after a checkpoint
+                // copied it all into the database file.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    std::fs::File::open(&files.database).and_then(|f| f.sync_data())
+                }
+                Err(e) => Err(e),
+            };
+            files.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            flushed
+        })
+        .await
+        .map_err(|e| StoreError::Database(sqlx::Error::Io(std::io::Error::other(e))))?
+        .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))
+    }
 }
 
 /// The one storage facade of candor.
@@ -103,33 +160,45 @@ pub struct Store {
 macro_rules! on_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match &$store.db {
-            $crate::Db::Sqlite($pool, _) => $body,
+            $crate::Db::Sqlite { read: $pool, .. } => $body,
             $crate::Db::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_pool;
 
-/// Begins a write transaction: `BEGIN IMMEDIATE` on SQLite so a read-then-write never
-/// fails to upgrade its lock; on PostgreSQL a plain `BEGIN`.
+/// Runs `$body` in a write transaction and commits it: `BEGIN IMMEDIATE` on SQLite, so
+/// a read-then-write never fails to upgrade its lock; a plain `BEGIN` on PostgreSQL.
+/// Durable unless a [`Durability`] is given before the transaction's name.
 ///
-/// SQLite has one writer at a time. Writers of this process take turns on an async lock
-/// first (in arrival order), so they never meet SQLite's busy handler, which sleeps 1, 2,
-/// 5, 10… ms between retries: a consent batch arriving while a webhook batch commits
-/// would otherwise lose up to tens of milliseconds. Only other processes (the CLI) still
-/// meet the busy handler.
+/// SQLite has one writer at a time, so this process writes through ONE connection, in a
+/// pool of its own: writers wait for it in arrival order (never in SQLite's busy handler,
+/// which sleeps 1, 2, 5, 10… ms between retries), and since no other connection of the
+/// process commits, its page cache stays valid from one transaction to the next (SQLite
+/// drops a connection's cache whenever another one has committed), so the index pages a
+/// batch of consents lands in are mostly in memory already. Only other processes (the
+/// CLI) still meet the busy handler. A durable transaction is flushed to disk after the
+/// writer is released (see [`SqliteFiles`]).
 macro_rules! write_tx {
     ($store:expr, $tx:ident => $body:expr) => {
+        $crate::write_tx!($store, $crate::Durability::Durable, $tx => $body)
+    };
+    ($store:expr, $durability:expr, $tx:ident => $body:expr) => {
         match &$store.db {
-            $crate::Db::Sqlite(pool, turn) => {
-                let _turn = turn.lock().await;
-                let mut $tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            $crate::Db::Sqlite { write, files, .. } => {
+                let mut $tx = write.begin_with("BEGIN IMMEDIATE").await?;
                 let out = $body;
                 $tx.commit().await?;
+                if $durability == $crate::Durability::Durable {
+                    files.flush().await?;
+                }
                 out
             }
             $crate::Db::Postgres(pool) => {
                 let mut $tx = pool.begin().await?;
+                if $durability == $crate::Durability::Relaxed {
+                    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *$tx).await?;
+                }
                 let out = $body;
                 $tx.commit().await?;
                 out
@@ -142,6 +211,16 @@ pub(crate) use write_tx;
 /// The SQLite WAL length (4 KiB frames) past which a checkpoint starts the log over.
 pub const WAL_RESTART_FRAMES: i64 = 16384;
 
+/// How many times in a row a RESTART checkpoint is tried before it waits for the next call.
+const RESTART_TRIES: usize = 5;
+
+/// The writing connection's page cache (KiB, as SQLite's negative `cache_size`): the hot
+/// index pages of the ledger; it fills only as pages are used.
+const WRITER_CACHE: &str = "-16384";
+
+/// How long a statement waits for another process's lock (SQLite's `busy_timeout`).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Store {
     /// Opens the database at `url` (`sqlite:PATH` or `postgres://…`) and runs migrations.
     pub async fn open(url: &str) -> Result<Store> {
@@ -149,9 +228,11 @@ impl Store {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // Consent is proof: an acknowledged write must survive power loss.
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10))
+                // Consent is proof: an acknowledged write must survive power loss. Durable
+                // commits flush the log themselves, outside the write lock (`SqliteFiles`);
+                // checkpoints still flush the database file before the log is reused.
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(BUSY_TIMEOUT)
                 .foreign_keys(true)
                 // Batch statements differ by row count; keep every variant prepared.
                 .statement_cache_capacity(1024)
@@ -160,18 +241,35 @@ impl Store {
                 .pragma("wal_autocheckpoint", "0")
                 // A log started over is cut back to this size (bytes): above what
                 // `WAL_RESTART_FRAMES` lets it reach, so it is not regrown every time.
-                .pragma("journal_size_limit", "100663296");
+                .pragma("journal_size_limit", "100663296")
+                // A multi-row insert keeps a statement journal (to undo just that statement
+                // on a constraint error); past 64 KiB SQLite spills it to a temporary file.
+                .pragma("temp_store", "memory");
             let path = options.get_filename().to_path_buf();
-            let pool = SqlitePoolOptions::new()
+            let mut log = path.clone().into_os_string();
+            log.push("-wal");
+            let files = Arc::new(SqliteFiles { database: path.clone(), log: log.into(), flushes: Default::default() });
+            let read = SqlitePoolOptions::new()
                 .max_connections(8)
                 // A local file's connections do not go stale; pinging each one before use
                 // cost a round trip to its thread on every query.
                 .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(10))
-                .connect_with(options)
+                .connect_with(options.clone())
+                .await?;
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .test_before_acquire(false)
+                // Kept open for good: its page cache is the point (see `write_tx!`).
+                .idle_timeout(None)
+                .max_lifetime(None)
+                // Writers queue for it; a wait this long means the disk is stuck.
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.pragma("cache_size", WRITER_CACHE))
                 .await?;
             restrict_to_owner(&path);
-            Store { db: Db::Sqlite(pool, Default::default()) }
+            Store { db: Db::Sqlite { read, write, files } }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?.application_name("candor");
             let pool = PgPoolOptions::new()
@@ -189,7 +287,7 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         match &self.db {
-            Db::Sqlite(pool, _) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Db::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await?,
             Db::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
         Ok(())
@@ -198,8 +296,17 @@ impl Store {
     /// Which backend this store uses.
     pub fn backend(&self) -> Backend {
         match self.db {
-            Db::Sqlite(..) => Backend::Sqlite,
+            Db::Sqlite { .. } => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// How many times this store flushed the SQLite log to disk for a durable commit
+    /// (always 0 on PostgreSQL, whose commits flush themselves).
+    pub fn log_flushes(&self) -> u64 {
+        match &self.db {
+            Db::Sqlite { files, .. } => files.flushes.load(std::sync::atomic::Ordering::Relaxed),
+            Db::Postgres(_) => 0,
         }
     }
 
@@ -207,7 +314,7 @@ impl Store {
     pub fn postgres_pool(&self) -> Option<&PgPool> {
         match &self.db {
             Db::Postgres(pool) => Some(pool),
-            Db::Sqlite(..) => None,
+            Db::Sqlite { .. } => None,
         }
     }
 
@@ -217,25 +324,45 @@ impl Store {
         Ok(())
     }
 
-    /// Copies the SQLite WAL back into the database file (a passive checkpoint, which
-    /// never blocks writers). Under sustained writes a passive checkpoint never catches
-    /// up with the end of the log, so SQLite never starts the log over and it grows
-    /// without bound (630 MB beside a 76 MB database after 22,000 consent writes in the
-    /// bench). So once the log holds more than [`WAL_RESTART_FRAMES`]
-    /// frames, the checkpoint is a RESTART: it takes this process's turn to write (so it
-    /// waits for the writer in progress, and the next waits for it), copies the rest, and
-    /// the next commit writes from the start of the log again.
-    /// Servers call it several times a second; closing the store checkpoints too. A no-op
+    /// Copies the SQLite WAL back into the database file (a passive checkpoint, on a
+    /// reading connection, which never blocks the writer). Under sustained writes a passive
+    /// checkpoint never catches up with the end of the log, so SQLite never starts the log
+    /// over and it grows without bound (630 MB beside a 76 MB database after 22,000 consent
+    /// writes in the bench). So once the log holds more than [`WAL_RESTART_FRAMES`] frames,
+    /// a RESTART checkpoint runs on the writing connection, between two transactions: it
+    /// copies what the passive one could not, and the next commit writes from the start of
+    /// the log again. It cannot finish while a reader is still in the log; rather than
+    /// SQLite's busy handler (sleeps of 1, 2, 5, 10… ms while every writer waits), it is
+    /// tried again every millisecond for a few milliseconds, and otherwise at the next call.
+    /// Servers call this several times a second; closing the store checkpoints too. A no-op
     /// on PostgreSQL.
     pub async fn checkpoint(&self) -> Result<()> {
-        if let Db::Sqlite(pool, turn) = &self.db {
-            let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
-            // Even a log copied in full is only started over by a commit that finds no
-            // reader in it, which sustained load never offers: restart it explicitly. (Once
-            // idle, this repeats cheaply, ~1 ms, until the next commit starts the log over.)
+        if let Db::Sqlite { read, write, .. } = &self.db {
+            let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(read).await?;
             if log > WAL_RESTART_FRAMES {
-                let _turn = turn.lock().await;
-                sqlx::query("PRAGMA wal_checkpoint(RESTART)").execute(pool).await?;
+                let mut writer = write.acquire().await?;
+                sqlx::query("PRAGMA busy_timeout = 0").execute(&mut *writer).await?;
+                let restarted = async {
+                    for _ in 0..RESTART_TRIES {
+                        let (busy, _, _): (i64, i64, i64) =
+                            sqlx::query_as("PRAGMA wal_checkpoint(RESTART)").fetch_one(&mut *writer).await?;
+                        if busy == 0 {
+                            return Ok(true);
+                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                    Ok::<_, StoreError>(false)
+                }
+                .await;
+                let busy_timeout = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
+                if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(busy_timeout)).execute(&mut *writer).await {
+                    // Never hand writers a connection that gives up at the first lock.
+                    writer.close_on_drop();
+                    return Err(e.into());
+                }
+                if !restarted? {
+                    tracing::debug!(frames = log, "WAL restart postponed: readers are still in the log");
+                }
             }
         }
         Ok(())
@@ -243,7 +370,13 @@ impl Store {
 
     /// Closes every connection (checkpointing the SQLite WAL).
     pub async fn close(&self) {
-        on_pool!(self, pool => pool.close().await);
+        match &self.db {
+            Db::Sqlite { read, write, .. } => {
+                read.close().await;
+                write.close().await;
+            }
+            Db::Postgres(pool) => pool.close().await,
+        }
     }
 
     /// Reads a setting.
@@ -255,9 +388,9 @@ impl Store {
 
     /// Writes a setting.
     pub async fn set_setting(&self, name: &str, value: &str) -> Result<()> {
-        on_pool!(self, pool => sqlx::query(
+        write_tx!(self, tx => sqlx::query(
             "INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
-            .bind(name).bind(value).execute(pool).await.map(|_| ())?);
+            .bind(name).bind(value).execute(&mut *tx).await.map(|_| ())?);
         Ok(())
     }
 }

@@ -118,7 +118,9 @@ impl Store {
 
     /// Records the outcomes of one delivery pass, ended at `now_ms`, in one transaction:
     /// the acknowledged webhooks are delivered (in one statement) and their sealed subject
-    /// ids deleted; each failed one is tried again at its `next_attempt_at`.
+    /// ids deleted; each failed one is tried again at its `next_attempt_at`. Not flushed to
+    /// disk on its own (relaxed durability): if the machine loses power before
+    /// the next durable commit, those webhooks are sent again with the same idempotency key.
     pub async fn settle_deliveries(&self, outcomes: &[Attempted], now_ms: i64) -> Result<()> {
         if outcomes.is_empty() {
             return Ok(());
@@ -130,7 +132,7 @@ impl Store {
                 Attempted::Failed { .. } => None,
             })
             .collect();
-        crate::write_tx!(self, tx => {
+        crate::write_tx!(self, crate::Durability::Relaxed, tx => {
             if !acknowledged.is_empty() {
                 let mut q = sqlx::QueryBuilder::new("UPDATE outbox SET delivered_at = ");
                 q.push_bind(now_ms);
@@ -169,7 +171,8 @@ impl Store {
     /// statement: their next attempt moves to `lease_until`, so no other worker (several
     /// servers may share one database) takes them until the lease ends. The outer
     /// conditions are checked again against each row as it is updated, so of two servers
-    /// racing for a row only one gets it.
+    /// racing for a row only one gets it. A claim lost with the machine's power
+    /// (relaxed durability) only makes its webhooks due again.
     pub async fn claim_due_deliveries(&self, now_ms: i64, limit: i64, lease_until: i64) -> Result<Vec<Delivery>> {
         let sql = format!(
             "UPDATE outbox SET next_attempt_at = $1 \
@@ -178,7 +181,7 @@ impl Store {
                  ORDER BY next_attempt_at, created_at LIMIT $3) \
              RETURNING {COLUMNS}"
         );
-        let mut claimed: Vec<Delivery> = crate::write_tx!(self, tx =>
+        let mut claimed: Vec<Delivery> = crate::write_tx!(self, crate::Durability::Relaxed, tx =>
             sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(lease_until).bind(now_ms).bind(limit).fetch_all(&mut *tx).await?);
         claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         Ok(claimed)

@@ -42,10 +42,10 @@ impl Store {
     /// Marks a token used and returns its subject, only if it is unused and unexpired.
     /// A second call with the same token returns `None`: tokens are single-use.
     pub async fn consume_session(&self, token_hash: &[u8; 32], now_ms: i64) -> Result<Option<Pid>> {
-        let row: Option<(Vec<u8>,)> = on_pool!(self, pool => sqlx::query_as(
+        let row: Option<(Vec<u8>,)> = write_tx!(self, tx => sqlx::query_as(
             "UPDATE subject_sessions SET used_at = $1 \
              WHERE token_hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING pid")
-            .bind(now_ms).bind(&token_hash[..]).fetch_optional(pool).await?);
+            .bind(now_ms).bind(&token_hash[..]).fetch_optional(&mut *tx).await?);
         Ok(row.and_then(|(pid,)| Pid::from_slice(&pid)))
     }
 

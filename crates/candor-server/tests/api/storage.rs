@@ -245,3 +245,27 @@ async fn a_batch_prepared_ahead_is_redone_when_its_subject_changed_meanwhile(bac
     assert_eq!(analytics, ["granted", "denied"], "the stale prepared row was not written");
     assert!(app.cli(&["audit", "verify"]).status.success());
 }
+
+/// Consent is proof. On SQLite, commits are written with `synchronous=NORMAL` and a
+/// durable one is answered only after candor flushed the log to disk itself (outside the
+/// write lock); webhook bookkeeping (claims, acknowledgements) is redone when lost, so it
+/// is not flushed on its own.
+#[tokio::test]
+async fn durable_writes_flush_the_sqlite_log_before_they_return() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let flushes = app.store.log_flushes();
+    app.consent("flushed-subject", json!({"newsletter": true})).await;
+    assert!(app.store.log_flushes() > flushes, "a consent write was answered without flushing the log");
+
+    // A store of its own, so the server's background writers do not move its count.
+    let store =
+        candor_store::Store::open(&format!("sqlite://{}", app.dir.path().join("candor.db").display())).await.unwrap();
+    let before = store.log_flushes();
+    store.set_setting("flush-test", "1").await.unwrap();
+    assert_eq!(store.log_flushes(), before + 1, "a durable write flushes once");
+    store.claim_due_deliveries(candor_store::now_ms(), 64, candor_store::now_ms() + 1000).await.unwrap();
+    let acknowledged = candor_store::Attempted::Acknowledged { id: "no-such-delivery".into() };
+    store.settle_deliveries(&[acknowledged], candor_store::now_ms()).await.unwrap();
+    assert_eq!(store.log_flushes(), before + 1, "webhook bookkeeping is not flushed on its own");
+    store.close().await;
+}
