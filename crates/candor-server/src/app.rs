@@ -84,6 +84,7 @@ pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Res
     // Written before the first read: the cache's watcher starts at today's audit head.
     let consents = ConsentCache::new(store.audit().head().await?.map_or(0, |head| head.seq));
     let writer = ConsentWriter::start(store.clone(), signer.clone(), notices.clone(), consents.clone());
+    let reader = crate::consent_reader::ConsentReader::start(store.clone(), consents.clone());
     let events = crate::event_writer::EventWriter::start(store.clone());
     let limits = Arc::new(RateLimits::new(&settings));
     Ok(AppState::new(Shared {
@@ -94,6 +95,7 @@ pub async fn shared_state(instance: Instance, public_url: String) -> anyhow::Res
         keys,
         consents,
         writer,
+        reader,
         events,
         keyring,
         outbox_key,

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod consent_cache;
+pub mod consent_reader;
 pub mod consent_writer;
 pub mod delivery;
 pub mod dsar;

@@ -35,6 +35,8 @@ pub struct Shared {
     pub consents: ConsentCache,
     /// The consent group-commit writer.
     pub writer: ConsentWriter,
+    /// Current-state reads that miss the cache, batched.
+    pub reader: crate::consent_reader::ConsentReader,
     /// The event group-commit writer.
     pub events: crate::event_writer::EventWriter,
     /// Subject data keys.
@@ -95,6 +97,11 @@ impl AppState {
     /// The consent group-commit writer.
     pub fn writer(&self) -> &ConsentWriter {
         &self.inner.writer
+    }
+
+    /// The batching reader of current consent states.
+    pub fn reader(&self) -> &crate::consent_reader::ConsentReader {
+        &self.inner.reader
     }
 
     /// The event group-commit writer.

@@ -275,6 +275,24 @@ impl Store {
         }))
     }
 
+    /// Which of `pids` candor knows (has a subject row for).
+    pub async fn known_subjects(&self, pids: &[Pid]) -> Result<std::collections::HashSet<Pid>> {
+        let mut known = std::collections::HashSet::new();
+        for chunk in pids.chunks(CHUNK) {
+            let rows: Vec<(Vec<u8>,)> = on_pool!(self, pool => {
+                let mut q = sqlx::QueryBuilder::new("SELECT pid FROM subjects WHERE pid IN (");
+                let mut list = q.separated(", ");
+                for pid in chunk {
+                    list.push_bind(&pid.0[..]);
+                }
+                q.push(")");
+                q.build_query_as().fetch_all(pool).await?
+            });
+            known.extend(rows.iter().filter_map(|(pid,)| Pid::from_slice(pid)));
+        }
+        Ok(known)
+    }
+
     /// The subject's ledger, oldest first.
     pub async fn consent_history(&self, pid: Pid) -> Result<Vec<ConsentRecord>> {
         let sql = format!("SELECT {RECORD_COLUMNS} FROM consent_records WHERE pid = $1 ORDER BY at, id");

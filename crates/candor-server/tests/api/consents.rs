@@ -19,6 +19,7 @@ on_both!(
     grants_older_than_consent_valid_days_are_asked_again,
     concurrent_writes_for_one_subject_stay_consistent,
     current_state_follows_every_writer_of_the_ledger,
+    concurrent_first_reads_each_get_their_own_subject,
 );
 
 async fn choices_are_recorded_with_receipt_state_and_history(backend: Backend) {
@@ -378,4 +379,28 @@ async fn current_state_follows_every_writer_of_the_ledger(backend: Backend) {
     let r = app.delete("/v1/subjects/cached-2", Some(&app.admin_key)).await;
     assert_eq!(r.status, 200, "{}", r.text);
     app.get("/v1/subjects/cached-2/consents", Some(&app.consent_key)).await.problem(404);
+}
+
+/// Reads that miss the consent cache are answered together, several subjects per query:
+/// each caller must still get its own subject's state, and an unknown subject its 404.
+async fn concurrent_first_reads_each_get_their_own_subject(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for i in 0..40 {
+        app.consent(&format!("reader-{i}"), json!({"newsletter": i % 2 == 0, "analytics": i % 3 == 0})).await;
+    }
+    app.consents.clear();
+    let reads = (0..48).map(|i| {
+        let app = &app;
+        async move { (i, app.get(&format!("/v1/subjects/reader-{i}/consents"), Some(&app.consent_key)).await) }
+    });
+    for (i, r) in futures::future::join_all(reads).await {
+        if i >= 40 {
+            assert_eq!(r.status, 404, "reader-{i} was never written: {}", r.text);
+            continue;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+        let expect = |yes: bool| if yes { "granted" } else { "denied" };
+        assert_eq!(r.body["purposes"]["newsletter"]["state"], expect(i % 2 == 0), "reader-{i}: {}", r.text);
+        assert_eq!(r.body["purposes"]["analytics"]["state"], expect(i % 3 == 0), "reader-{i}: {}", r.text);
+    }
 }

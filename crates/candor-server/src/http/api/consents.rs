@@ -2,7 +2,6 @@
 //! history, and merging an anonymous visitor into a known subject.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -326,12 +325,10 @@ fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<()> {
     if allowed { Ok(()) } else { Err(ApiError::forbidden("this origin is not in the catalog's allowed_origins")) }
 }
 
-/// The ledger of a known subject, 404 if candor does not know it. Known subjects are
-/// never merged into others, so one query usually answers. `with_proofs: false` skips the
-/// proofs and the ordering, for current-state reads.
-async fn known_history(state: &AppState, pid: Pid, with_proofs: bool) -> Result<Vec<candor_store::ConsentRecord>> {
-    let history =
-        if with_proofs { state.store().consent_history(pid).await? } else { state.store().consent_states(pid).await? };
+/// The ledger of a known subject, oldest first; 404 if candor does not know it. Known
+/// subjects are never merged into others, so one query usually answers.
+async fn known_history(state: &AppState, pid: Pid) -> Result<Vec<candor_store::ConsentRecord>> {
+    let history = state.store().consent_history(pid).await?;
     if history.is_empty() && state.store().subject(pid).await?.is_none() {
         return Err(ApiError::not_found("unknown subject"));
     }
@@ -377,12 +374,7 @@ async fn subject_state(
     let notice = state.notice()?;
     let latest = match state.consents().get(&pid) {
         Some(latest) => latest,
-        None => {
-            let ticket = state.consents().ticket(pid);
-            let latest = Arc::new(latest_per_purpose(known_history(&state, pid, false).await?));
-            state.consents().fill(ticket, latest.clone());
-            latest
-        }
+        None => state.reader().latest(pid).await?.ok_or_else(|| ApiError::not_found("unknown subject"))?,
     };
     let rules = rules_view(&latest);
     let states = effective_states(&notice, &rules);
@@ -419,7 +411,7 @@ async fn subject_state(
 async fn history(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<HistoryOut>> {
     caller.require("consent")?;
     let pid = subject_pid(&state, &id, "id")?;
-    let records = known_history(&state, pid, true)
+    let records = known_history(&state, pid)
         .await?
         .into_iter()
         .map(|r| RecordOut {

@@ -1,0 +1,112 @@
+//! Current-state reads that miss the consent cache, answered together: every read
+//! waiting at that moment is served by one query, so concurrent callers share one
+//! database round trip instead of taking one each (the read side of the consent writer's
+//! group commit). Under light load a read runs at once, alone; under load the next reads
+//! gather while [`IN_FLIGHT`] queries run.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use candor_privacy::Pid;
+use candor_store::{Store, latest_per_purpose};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::consent_cache::{ConsentCache, Latest};
+use crate::error::ApiError;
+
+/// At most this many subjects per query.
+const MAX_BATCH: usize = 256;
+/// Queries in flight at once (the read pool has more connections, for everything else).
+const IN_FLIGHT: usize = 2;
+
+type Reply = oneshot::Sender<Result<Option<Latest>, ApiError>>;
+
+/// Handle to the batching reader task.
+#[derive(Clone)]
+pub struct ConsentReader {
+    tx: mpsc::Sender<(Pid, Reply)>,
+}
+
+impl ConsentReader {
+    /// Starts the reader task; what it reads goes into `cache`.
+    pub fn start(store: Store, cache: ConsentCache) -> ConsentReader {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run(rx, store, cache));
+        ConsentReader { tx }
+    }
+
+    /// A known subject's newest row per purpose (cached from now on), or `None` when candor
+    /// does not know the subject.
+    pub async fn latest(&self, pid: Pid) -> Result<Option<Latest>, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send((pid, reply)).await.map_err(|_| ApiError::unavailable("the consent reader stopped"))?;
+        answer.await.map_err(|_| ApiError::unavailable("the consent reader stopped"))?
+    }
+}
+
+async fn run(mut rx: mpsc::Receiver<(Pid, Reply)>, store: Store, cache: ConsentCache) {
+    let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // Wait for a free query slot first: reads arriving meanwhile join the next batch.
+        let Ok(permit) = permits.clone().acquire_owned().await else { return };
+        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
+        let jobs = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+        let (store, cache) = (store.clone(), cache.clone());
+        tokio::spawn(async move {
+            answer(jobs, &store, &cache).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Reads one batch and answers its callers.
+async fn answer(jobs: Vec<(Pid, Reply)>, store: &Store, cache: &ConsentCache) {
+    // Tickets before the read: a write that lands meanwhile keeps its result out of the cache.
+    let tickets: Vec<_> = jobs.iter().map(|(pid, _)| cache.ticket(*pid)).collect();
+    let mut pids: Vec<Pid> = jobs.iter().map(|(pid, _)| *pid).collect();
+    pids.sort();
+    pids.dedup();
+    let read = async {
+        let mut ledgers = store.consent_states_many(&pids).await?;
+        // A subject without a single row may still be known (its rows were all swept).
+        let without_rows: Vec<Pid> = pids.iter().filter(|p| !ledgers.contains_key(p)).copied().collect();
+        let known = if without_rows.is_empty() { HashSet::new() } else { store.known_subjects(&without_rows).await? };
+        for pid in known {
+            ledgers.insert(pid, Vec::new());
+        }
+        Ok::<_, candor_store::StoreError>(ledgers)
+    };
+    match read.await {
+        Ok(mut ledgers) => {
+            let mut latest: std::collections::HashMap<Pid, Latest> = std::collections::HashMap::new();
+            for ((pid, reply), ticket) in jobs.into_iter().zip(tickets) {
+                let found = match latest.get(&pid) {
+                    Some(l) => Some(l.clone()),
+                    None => ledgers.remove(&pid).map(|rows| {
+                        let l: Latest = Arc::new(latest_per_purpose(rows));
+                        latest.insert(pid, l.clone());
+                        l
+                    }),
+                };
+                if let Some(l) = &found {
+                    cache.fill(ticket, l.clone());
+                }
+                let _ = reply.send(Ok(found));
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, reads = jobs.len(), "consent state read failed");
+            let unavailable = e.is_unavailable();
+            for (_, reply) in jobs {
+                let _ = reply.send(Err(if unavailable {
+                    ApiError::unavailable("the database is unavailable; retry shortly")
+                } else {
+                    ApiError::opaque_internal()
+                }));
+            }
+        }
+    }
+}
