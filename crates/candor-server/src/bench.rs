@@ -36,6 +36,17 @@ struct Phase {
 }
 
 impl Phase {
+    /// Several rounds of one phase as one.
+    fn merge(rounds: Vec<Phase>) -> Phase {
+        let mut latencies: Vec<Duration> = rounds.iter().flat_map(|r| r.latencies.iter().copied()).collect();
+        latencies.sort();
+        Phase {
+            requests: rounds.iter().map(|r| r.requests).sum(),
+            elapsed: rounds.iter().map(|r| r.elapsed).sum(),
+            latencies,
+        }
+    }
+
     fn rate(&self) -> f64 {
         self.requests as f64 / self.elapsed.as_secs_f64()
     }
@@ -98,7 +109,12 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
     };
     eprintln!("bench: warm-up");
     drive(requests / 10, concurrency, |i| write(requests + i)).await?;
-    eprintln!("bench: {requests} consent writes, {concurrency} clients");
+    // Each phase runs in ROUNDS rounds, alternating with its baseline, so that the noise of
+    // a shared machine (it varies by minutes) weighs on both sides of each ratio alike.
+    let per_round = requests.div_ceil(ROUNDS);
+    let baseline_rows = requests.min(5_000).div_ceil(ROUNDS);
+    let baseline_db = BareLedger::open(dir.path()).await?;
+    eprintln!("bench: {requests} consent writes, {concurrency} clients, in {ROUNDS} rounds with the baseline");
     // The WAL must stay bounded under sustained writes (`Store::checkpoint`): watch its size.
     let largest_wal = Arc::new(AtomicU64::new(0));
     let watcher = {
@@ -110,7 +126,14 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
             }
         })
     };
-    let writes = drive(requests, concurrency, write).await?;
+    let (mut writes, mut baseline) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let first = round * per_round;
+        writes.push(drive(per_round.min(requests - first), concurrency, |i| write(first + i)).await?);
+        baseline.push(baseline_db.insert(baseline_rows).await?);
+    }
+    let (writes, baseline) = (Phase::merge(writes), Phase::merge(baseline));
+    baseline_db.close().await;
     watcher.abort();
     let writes_rss = server.rss_kib("VmHWM");
     // Reads run against a restarted server: the first read of each subject comes from the
@@ -129,10 +152,6 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
             Ok(())
         }
     };
-    eprintln!("bench: {requests} current-state reads after a restart (database)");
-    let cold_reads = drive(requests, concurrency, read).await?;
-    eprintln!("bench: {requests} current-state reads again (cache)");
-    let reads = drive(requests, concurrency, read).await?;
     let health = |_| {
         let client = client.clone();
         let base = base.clone();
@@ -143,17 +162,23 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
             Ok(())
         }
     };
-    eprintln!("bench: {requests} /healthz");
-    let healthz = drive(requests, concurrency, health).await?;
+    eprintln!(
+        "bench: {requests} current-state reads after a restart (database), again (cache) and /healthz, in {ROUNDS} rounds"
+    );
+    let (mut cold_reads, mut reads, mut healthz) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let first = round * per_round;
+        let count = per_round.min(requests - first);
+        cold_reads.push(drive(count, concurrency, |i| read(first + i)).await?);
+        reads.push(drive(count, concurrency, |i| read(first + i)).await?);
+        healthz.push(drive(count, concurrency, health).await?);
+    }
+    let (cold_reads, reads, healthz) = (Phase::merge(cold_reads), Phase::merge(reads), Phase::merge(healthz));
     let peak_rss = server.rss_kib("VmHWM").max(writes_rss);
     server.stop().await;
 
-    let baseline_rows = requests.min(5_000);
-    eprintln!("bench: baseline, {baseline_rows} one-row durable inserts");
-    let baseline = bare_inserts(dir.path(), baseline_rows).await?;
-
     println!(
-        "\ncandor bench consent — {requests} requests per phase, {concurrency} concurrent clients, SQLite (WAL, synchronous=FULL)\n"
+        "\ncandor bench consent — {requests} requests per phase in {ROUNDS} rounds, each round beside its baseline, {concurrency} concurrent clients, SQLite (WAL, durable commits)\n"
     );
     println!("| measure | candor | baseline | ratio |");
     println!("| --- | ---: | ---: | ---: |");
@@ -228,6 +253,9 @@ impl WebhookSink {
         self.received.load(Ordering::Relaxed)
     }
 }
+
+/// Rounds each consent phase is split into, alternating with its baseline.
+const ROUNDS: usize = 5;
 
 /// Events per batch, as the issue's figures assume.
 const BATCH: usize = 100;
@@ -451,44 +479,63 @@ async fn create_key(dir: &Path, scopes: &[&str]) -> anyhow::Result<String> {
 
 /// The baseline: the same ledger rows inserted one per durable transaction, by one
 /// writer, into a fresh database with the same schema.
-async fn bare_inserts(dir: &Path, rows: usize) -> anyhow::Result<Phase> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-    let options = SqliteConnectOptions::new()
-        .filename(dir.join("baseline.db"))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full);
-    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
-    sqlx::query(
-        "CREATE TABLE consent_records (pid BLOB NOT NULL, id TEXT NOT NULL, purpose TEXT NOT NULL, state TEXT NOT NULL, \
-         notice_version INTEGER NOT NULL, at INTEGER NOT NULL, source TEXT NOT NULL, method TEXT NOT NULL, proof TEXT NOT NULL, \
-         receipt_id TEXT NOT NULL, PRIMARY KEY (pid, id))",
-    )
-    .execute(&pool)
-    .await?;
-    let proof = serde_json::json!({"notice_sha256": "0".repeat(64), "user_agent": "bench", "page": null, "gpc": false})
-        .to_string();
-    let mut latencies = Vec::with_capacity(rows);
-    let start = Instant::now();
-    for i in 0..rows {
-        let t = Instant::now();
-        let pid: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()).into();
+/// The write baseline: the same ledger rows, inserted one per durable transaction
+/// (`synchronous=FULL`) into a bare table of their own.
+struct BareLedger {
+    pool: sqlx::SqlitePool,
+    proof: String,
+    inserted: AtomicUsize,
+}
+
+impl BareLedger {
+    async fn open(dir: &Path) -> anyhow::Result<BareLedger> {
+        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("baseline.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full);
+        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
         sqlx::query(
-            "INSERT INTO consent_records VALUES ($1, $2, 'newsletter', 'granted', 1, $3, 'api', 'api', $4, $5)",
+            "CREATE TABLE consent_records (pid BLOB NOT NULL, id TEXT NOT NULL, purpose TEXT NOT NULL, state TEXT NOT NULL, \
+             notice_version INTEGER NOT NULL, at INTEGER NOT NULL, source TEXT NOT NULL, method TEXT NOT NULL, proof TEXT NOT NULL, \
+             receipt_id TEXT NOT NULL, PRIMARY KEY (pid, id))",
         )
-        .bind(&pid[..])
-        .bind(uuid::Uuid::now_v7().to_string())
-        .bind(now_ms())
-        .bind(&proof)
-        .bind(uuid::Uuid::now_v7().to_string())
         .execute(&pool)
         .await?;
-        latencies.push(t.elapsed());
+        let proof = serde_json::json!({"notice_sha256": "0".repeat(64), "user_agent": "bench", "page": null, "gpc": false})
+            .to_string();
+        Ok(BareLedger { pool, proof, inserted: AtomicUsize::new(0) })
     }
-    let elapsed = start.elapsed();
-    pool.close().await;
-    latencies.sort();
-    Ok(Phase { requests: rows, elapsed, latencies })
+
+    /// Inserts `rows` rows, one durable transaction each.
+    async fn insert(&self, rows: usize) -> anyhow::Result<Phase> {
+        let mut latencies = Vec::with_capacity(rows);
+        let start = Instant::now();
+        for _ in 0..rows {
+            let i = self.inserted.fetch_add(1, Ordering::Relaxed);
+            let t = Instant::now();
+            let pid: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()).into();
+            sqlx::query(
+                "INSERT INTO consent_records VALUES ($1, $2, 'newsletter', 'granted', 1, $3, 'api', 'api', $4, $5)",
+            )
+            .bind(&pid[..])
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(now_ms())
+            .bind(&self.proof)
+            .bind(uuid::Uuid::now_v7().to_string())
+            .execute(&self.pool)
+            .await?;
+            latencies.push(t.elapsed());
+        }
+        let elapsed = start.elapsed();
+        latencies.sort();
+        Ok(Phase { requests: rows, elapsed, latencies })
+    }
+
+    async fn close(self) {
+        self.pool.close().await;
+    }
 }
 
 /// A `candor serve` child process.
@@ -500,7 +547,12 @@ struct Server {
 
 impl Server {
     async fn start(dir: &Path) -> anyhow::Result<Server> {
-        let exe = std::env::current_exe()?;
+        // CANDOR_BENCH_SERVER names another build to serve, to compare two builds under
+        // the same load generator (BENCHMARKS.md).
+        let exe = match std::env::var_os("CANDOR_BENCH_SERVER") {
+            Some(other) => std::path::PathBuf::from(other),
+            None => std::env::current_exe()?,
+        };
         let mut child = tokio::process::Command::new(exe)
             .args(["serve", "--listen", "127.0.0.1:0", "--dir"])
             .arg(dir)
