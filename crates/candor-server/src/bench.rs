@@ -503,8 +503,9 @@ impl BareLedger {
         )
         .execute(&pool)
         .await?;
-        let proof = serde_json::json!({"notice_sha256": "0".repeat(64), "user_agent": "bench", "page": null, "gpc": false})
-            .to_string();
+        let proof =
+            serde_json::json!({"notice_sha256": "0".repeat(64), "user_agent": "bench", "page": null, "gpc": false})
+                .to_string();
         Ok(BareLedger { pool, proof, inserted: AtomicUsize::new(0) })
     }
 
