@@ -355,7 +355,7 @@ async fn ingest(events: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
     let rate = (batches * BATCH) as f64 / http.elapsed.as_secs_f64();
     println!(
         "\ncandor bench ingest — {} events in batches of {BATCH} ({SUBJECTS_PER_BATCH} subjects per batch, {SUBJECTS} subjects), \
-         {concurrency} concurrent clients, SQLite (WAL, synchronous=FULL)\n",
+         {concurrency} concurrent clients, SQLite (WAL, durable commits)\n",
         batches * BATCH
     );
     println!("| measure | candor | baseline | ratio |");
