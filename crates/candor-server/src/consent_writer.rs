@@ -151,7 +151,7 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut recent = [0usize; 2];
-    let mut committing: Option<tokio::task::JoinHandle<()>> = None;
+    let mut committing: Option<oneshot::Receiver<()>> = None;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         // Adaptive group commit: when the last batches were larger than what is queued,
         // the callers they answered are about to send again; waiting up to MAX_LINGER for
@@ -204,15 +204,30 @@ async fn run(
                 None
             }
         };
+        // The previous batch must have committed (its flush may still be in flight: this
+        // batch's statements run meanwhile, and its own flush covers both).
         if let Some(previous) = committing.take() {
             let _ = previous.await;
         }
-        let task = commit(jobs, requests, ahead, store.clone(), signer.clone(), notices.clone(), notice, cache.clone());
-        committing = Some(tokio::spawn(task));
+        let (committed, next) = oneshot::channel();
+        let task = commit(
+            jobs,
+            requests,
+            ahead,
+            store.clone(),
+            signer.clone(),
+            notices.clone(),
+            notice,
+            cache.clone(),
+            committed,
+        );
+        tokio::spawn(task);
+        committing = Some(next);
     }
 }
 
-/// Commits one prepared batch, updates the consent cache and answers its callers.
+/// Commits one prepared batch, updates the consent cache, says so on `committed` (the next
+/// batch may then begin), and answers its callers once the batch is flushed to disk.
 #[allow(clippy::too_many_arguments)]
 async fn commit(
     jobs: Vec<(ConsentJob, Reply)>,
@@ -223,6 +238,7 @@ async fn commit(
     notices: NoticeCache,
     notice: Option<Arc<CurrentNotice>>,
     cache: ConsentCache,
+    committed: oneshot::Sender<()>,
 ) {
     let started = std::time::Instant::now();
     let chain = AuditChain::new(&signer);
@@ -237,17 +253,32 @@ async fn commit(
         .await;
     tracing::debug!(requests = jobs.len(), micros = started.elapsed().as_micros() as u64, "consent batch committed");
     match result {
-        Ok((outcomes, audit_head)) => {
+        Ok((outcomes, audit_head, unflushed)) => {
+            // In commit order: the next batch begins only after these puts.
             for outcome in outcomes.iter().flatten() {
                 if let Some(latest) = &outcome.latest {
                     cache.put(outcome.target, latest.clone(), audit_head);
                 }
             }
-            for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
-                let _ = reply.send(outcome);
+            let _ = committed.send(());
+            match unflushed.flush().await {
+                Ok(()) => {
+                    for ((_, reply), outcome) in jobs.into_iter().zip(outcomes) {
+                        let _ = reply.send(outcome);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, requests = jobs.len(), "consent batch committed but not flushed to disk");
+                    for (_, reply) in jobs {
+                        let _ = reply.send(Err(ApiError::unavailable(
+                            "the write could not be confirmed on disk; retry (a retry records the same choices again)",
+                        )));
+                    }
+                }
             }
         }
         Err(e) => {
+            let _ = committed.send(());
             let unavailable = e.is_unavailable();
             tracing::error!(error = %e, requests = jobs.len(), "consent batch failed; nothing was recorded");
             for (_, reply) in jobs {

@@ -363,16 +363,18 @@ impl Store {
     /// a known one writes to that one), the current notice version and the subject's newest
     /// row per purpose (including rows prepared earlier in the same batch). Rejected
     /// requests write nothing; the others are committed together with their audit entries.
-    /// Returns each request's outcome and the audit chain's position after the batch.
+    /// Returns each request's outcome, the audit chain's position after the batch, and the
+    /// flush still to come: the batch is committed (the writer is free for the next one)
+    /// but durable only once that flush returned, so its callers may be answered only then.
     pub async fn record_consents<T, R>(
         &self,
         requests: &[ConsentRequest],
         ahead: Option<Ahead<T, R>>,
         chain: &AuditChain<'_>,
         mut prepare: impl FnMut(usize, Pid, i64, HashMap<String, ConsentRecord>) -> Result<(PreparedConsent, T), R>,
-    ) -> Result<(Vec<Result<T, R>>, i64)> {
+    ) -> Result<(Vec<Result<T, R>>, i64, crate::Unflushed)> {
         let anonymous = anonymous_pids(requests);
-        let outcomes = write_tx!(self, tx => {
+        let (outcomes, head_seq) = write_tx!(self, crate::Durability::Deferred, tx => {
             // On PostgreSQL the audit chain's lock comes first: servers append in turn.
             if self.backend() == crate::Backend::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(crate::audit::AUDIT_LOCK).execute(&mut *tx).await?;
@@ -524,7 +526,7 @@ impl Store {
             }
             (outcomes, head_seq)
         });
-        Ok(outcomes)
+        Ok((outcomes, head_seq, self.unflushed()))
     }
 
     /// Merges an anonymous visitor into a known subject: for each purpose, the newer of

@@ -108,6 +108,24 @@ pub(crate) enum Durability {
     /// that is redone when lost: which webhooks were claimed and acknowledged (a lost
     /// acknowledgement means one more delivery under the same idempotency key).
     Relaxed,
+    /// Durable once the caller has flushed the [`Unflushed`] it was handed: for a writer
+    /// that starts its next transaction while this one's flush is in flight.
+    Deferred,
+}
+
+/// A committed transaction whose flush to disk is still to come: nobody may be told it is
+/// durable before [`Unflushed::flush`] returned.
+#[must_use = "a commit is durable only once flushed"]
+pub struct Unflushed(Option<Arc<SqliteFiles>>);
+
+impl Unflushed {
+    /// Flushes the log (a no-op on PostgreSQL, whose commit already did).
+    pub async fn flush(self) -> Result<()> {
+        match self.0 {
+            Some(files) => files.flush().await,
+            None => Ok(()),
+        }
+    }
 }
 
 /// The files of a SQLite database, for flushing its log to disk.
@@ -298,6 +316,14 @@ impl Store {
         match self.db {
             Db::Sqlite { .. } => Backend::Sqlite,
             Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// What a [`Durability::Deferred`] transaction of this store leaves to flush.
+    pub(crate) fn unflushed(&self) -> Unflushed {
+        match &self.db {
+            Db::Sqlite { files, .. } => Unflushed(Some(files.clone())),
+            Db::Postgres(_) => Unflushed(None),
         }
     }
 

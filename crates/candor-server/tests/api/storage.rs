@@ -208,13 +208,14 @@ async fn a_batch_prepared_ahead_is_redone_when_its_subject_changed_meanwhile(bac
     let version = snapshot.current();
     let ahead = vec![Ok::<_, ()>((prepared("granted", version), "ahead"))];
     let head = app.store.audit().head().await.unwrap().unwrap().seq;
-    let (out, after) = app
+    let (out, after, unflushed) = app
         .store
         .record_consents(&requests, Some((snapshot, ahead)), &chain, |_, _, v, _| {
             Ok((prepared("granted", v), "redone"))
         })
         .await
         .unwrap();
+    unflushed.flush().await.unwrap();
     assert_eq!(out, [Ok("ahead")]);
     assert_eq!(after, head + 1, "the batch's one audit entry moved the chain by one");
 
@@ -224,7 +225,7 @@ async fn a_batch_prepared_ahead_is_redone_when_its_subject_changed_meanwhile(bac
     app.consent("snap", json!({"newsletter": false})).await;
     let ahead = vec![Ok::<_, ()>((prepared("granted", version), "ahead"))];
     let mut seen_newsletter = None;
-    let (out, _) = app
+    let (out, _, unflushed) = app
         .store
         .record_consents(&requests, Some((snapshot, ahead)), &chain, |_, _, v, latest| {
             seen_newsletter = latest.get("newsletter").map(|r| r.state.clone());
@@ -232,6 +233,7 @@ async fn a_batch_prepared_ahead_is_redone_when_its_subject_changed_meanwhile(bac
         })
         .await
         .unwrap();
+    unflushed.flush().await.unwrap();
     assert_eq!(out, [Ok("redone")]);
     assert_eq!(seen_newsletter.as_deref(), Some("withdrawn"), "the redo saw the write made meanwhile");
     let history = app.get("/v1/subjects/snap/consents/history", Some(&app.consent_key)).await;
