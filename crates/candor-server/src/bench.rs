@@ -402,13 +402,7 @@ fn seal_cost_us() -> f64 {
 /// names, a sealed value of the same size) inserted into the same events schema, 100 per
 /// durable transaction, one multi-row INSERT each, by one writer.
 async fn bare_event_inserts(dir: &Path, rows: usize) -> anyhow::Result<f64> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-    let options = SqliteConnectOptions::new()
-        .filename(dir.join("baseline-events.db"))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full);
-    let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+    let pool = baseline_pool(dir, "baseline-events.db").await?;
     sqlx::query(
         "CREATE TABLE events (seq INTEGER PRIMARY KEY, pid BLOB NOT NULL, id BLOB NOT NULL, type TEXT NOT NULL, \
          at INTEGER NOT NULL, fields TEXT NOT NULL, sealed BLOB NOT NULL)",
@@ -479,6 +473,17 @@ async fn create_key(dir: &Path, scopes: &[&str]) -> anyhow::Result<String> {
 
 /// The baseline: the same ledger rows inserted one per durable transaction, by one
 /// writer, into a fresh database with the same schema.
+/// One connection to a fresh baseline database in `dir`: WAL, `synchronous=FULL`.
+async fn baseline_pool(dir: &Path, file: &str) -> anyhow::Result<sqlx::SqlitePool> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join(file))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    Ok(SqlitePoolOptions::new().max_connections(1).connect_with(options).await?)
+}
+
 /// The write baseline: the same ledger rows, inserted one per durable transaction
 /// (`synchronous=FULL`) into a bare table of their own.
 struct BareLedger {
@@ -489,13 +494,7 @@ struct BareLedger {
 
 impl BareLedger {
     async fn open(dir: &Path) -> anyhow::Result<BareLedger> {
-        use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-        let options = SqliteConnectOptions::new()
-            .filename(dir.join("baseline.db"))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full);
-        let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await?;
+        let pool = baseline_pool(dir, "baseline.db").await?;
         sqlx::query(
             "CREATE TABLE consent_records (pid BLOB NOT NULL, id TEXT NOT NULL, purpose TEXT NOT NULL, state TEXT NOT NULL, \
              notice_version INTEGER NOT NULL, at INTEGER NOT NULL, source TEXT NOT NULL, method TEXT NOT NULL, proof TEXT NOT NULL, \

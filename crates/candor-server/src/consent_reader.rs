@@ -4,7 +4,7 @@
 //! group commit). Under light load a read runs at once, alone; under load the next reads
 //! gather while [`IN_FLIGHT`] queries run.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use candor_privacy::Pid;
@@ -73,24 +73,17 @@ async fn answer(jobs: Vec<(Pid, Reply)>, store: &Store, cache: &ConsentCache) {
         let mut ledgers = store.consent_states_many(&pids).await?;
         // A subject without a single row may still be known (its rows were all swept).
         let without_rows: Vec<Pid> = pids.iter().filter(|p| !ledgers.contains_key(p)).copied().collect();
-        let known = if without_rows.is_empty() { HashSet::new() } else { store.known_subjects(&without_rows).await? };
-        for pid in known {
+        for pid in store.known_subjects(&without_rows).await? {
             ledgers.insert(pid, Vec::new());
         }
         Ok::<_, candor_store::StoreError>(ledgers)
     };
     match read.await {
-        Ok(mut ledgers) => {
-            let mut latest: std::collections::HashMap<Pid, Latest> = std::collections::HashMap::new();
+        Ok(ledgers) => {
+            let latest: HashMap<Pid, Latest> =
+                ledgers.into_iter().map(|(pid, rows)| (pid, Arc::new(latest_per_purpose(rows)))).collect();
             for ((pid, reply), ticket) in jobs.into_iter().zip(tickets) {
-                let found = match latest.get(&pid) {
-                    Some(l) => Some(l.clone()),
-                    None => ledgers.remove(&pid).map(|rows| {
-                        let l: Latest = Arc::new(latest_per_purpose(rows));
-                        latest.insert(pid, l.clone());
-                        l
-                    }),
-                };
+                let found = latest.get(&pid).cloned();
                 if let Some(l) = &found {
                     cache.fill(ticket, l.clone());
                 }

@@ -176,13 +176,9 @@ macro_rules! load_merges {
         let mut merged: HashMap<Pid, Pid> = HashMap::new();
         for chunk in $pids.chunks(CHUNK) {
             let mut q = sqlx::QueryBuilder::new(
-                "SELECT pid, merged_into FROM subjects WHERE merged_into IS NOT NULL AND pid IN (",
+                "SELECT pid, merged_into FROM subjects WHERE merged_into IS NOT NULL AND pid IN ",
             );
-            let mut list = q.separated(", ");
-            for pid in chunk {
-                list.push_bind(&pid.0[..]);
-            }
-            q.push(")");
+            crate::push_pids!(q, chunk);
             let rows: Vec<(Vec<u8>, Vec<u8>)> = q.build_query_as().fetch_all($exec).await?;
             for (pid, into) in rows {
                 if let (Some(pid), Some(into)) = (Pid::from_slice(&pid), Pid::from_slice(&into)) {
@@ -200,12 +196,8 @@ macro_rules! load_histories {
         let mut histories: HashMap<Pid, Vec<ConsentRecord>> = HashMap::new();
         for chunk in $pids.chunks(CHUNK) {
             let mut q =
-                sqlx::QueryBuilder::new(format!("SELECT pid, {RECORD_COLUMNS} FROM consent_records WHERE pid IN ("));
-            let mut list = q.separated(", ");
-            for pid in chunk {
-                list.push_bind(&pid.0[..]);
-            }
-            q.push(")");
+                sqlx::QueryBuilder::new(format!("SELECT pid, {RECORD_COLUMNS} FROM consent_records WHERE pid IN "));
+            crate::push_pids!(q, chunk);
             let rows: Vec<PidRecord> = q.build_query_as().fetch_all($exec).await?;
             for row in rows {
                 if let Some(pid) = Pid::from_slice(&row.pid) {
@@ -222,12 +214,9 @@ macro_rules! load_fingerprints {
     ($exec:expr, $pids:expr) => {{
         let mut prints: HashMap<Pid, (i64, String)> = HashMap::new();
         for chunk in $pids.chunks(CHUNK) {
-            let mut q = sqlx::QueryBuilder::new("SELECT pid, COUNT(*), MAX(id) FROM consent_records WHERE pid IN (");
-            let mut list = q.separated(", ");
-            for pid in chunk {
-                list.push_bind(&pid.0[..]);
-            }
-            q.push(") GROUP BY pid");
+            let mut q = sqlx::QueryBuilder::new("SELECT pid, COUNT(*), MAX(id) FROM consent_records WHERE pid IN ");
+            crate::push_pids!(q, chunk);
+            q.push(" GROUP BY pid");
             let rows: Vec<(Vec<u8>, i64, String)> = q.build_query_as().fetch_all($exec).await?;
             for (pid, count, newest) in rows {
                 if let Some(pid) = Pid::from_slice(&pid) {
@@ -280,12 +269,8 @@ impl Store {
         let mut known = std::collections::HashSet::new();
         for chunk in pids.chunks(CHUNK) {
             let rows: Vec<(Vec<u8>,)> = on_pool!(self, pool => {
-                let mut q = sqlx::QueryBuilder::new("SELECT pid FROM subjects WHERE pid IN (");
-                let mut list = q.separated(", ");
-                for pid in chunk {
-                    list.push_bind(&pid.0[..]);
-                }
-                q.push(")");
+                let mut q = sqlx::QueryBuilder::new("SELECT pid FROM subjects WHERE pid IN ");
+                crate::push_pids!(q, chunk);
                 q.build_query_as().fetch_all(pool).await?
             });
             known.extend(rows.iter().filter_map(|(pid,)| Pid::from_slice(pid)));
@@ -326,12 +311,8 @@ impl Store {
             let rows: Vec<PidRecord> = on_pool!(self, pool => {
                 let mut q = sqlx::QueryBuilder::new(
                     "SELECT pid, id, purpose, state, notice_version, at, source, method, '' AS proof, receipt_id \
-                     FROM consent_records WHERE pid IN (");
-                let mut list = q.separated(", ");
-                for pid in chunk {
-                    list.push_bind(&pid.0[..]);
-                }
-                q.push(")");
+                     FROM consent_records WHERE pid IN ");
+                crate::push_pids!(q, chunk);
                 q.build_query_as().fetch_all(pool).await?
             });
             for row in rows {

@@ -112,12 +112,8 @@ impl Store {
         let mut keys = HashMap::new();
         for chunk in pids.chunks(500) {
             let rows: Vec<(Vec<u8>, String, Vec<u8>)> = on_pool!(self, pool => {
-                let mut q = sqlx::QueryBuilder::new("SELECT pid, bucket_kid, wrapped FROM subject_keys WHERE pid IN (");
-                let mut list = q.separated(", ");
-                for pid in chunk {
-                    list.push_bind(&pid.0[..]);
-                }
-                q.push(")");
+                let mut q = sqlx::QueryBuilder::new("SELECT pid, bucket_kid, wrapped FROM subject_keys WHERE pid IN ");
+                crate::push_pids!(q, chunk);
                 q.build_query_as().fetch_all(pool).await?
             });
             for (pid, bucket_kid, wrapped) in rows {

@@ -185,6 +185,19 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Appends `($1, $2, …)` to a query, binding each pid of `$pids`: the list of a `pid IN`.
+macro_rules! push_pids {
+    ($q:expr, $pids:expr) => {{
+        $q.push("(");
+        let mut list = $q.separated(", ");
+        for pid in $pids {
+            list.push_bind(&pid.0[..]);
+        }
+        $q.push(")");
+    }};
+}
+pub(crate) use push_pids;
+
 /// Runs `$body` in a write transaction and commits it: `BEGIN IMMEDIATE` on SQLite, so
 /// a read-then-write never fails to upgrade its lock; a plain `BEGIN` on PostgreSQL.
 /// Durable unless a [`Durability`] is given before the transaction's name.
