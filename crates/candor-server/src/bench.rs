@@ -33,6 +33,15 @@ struct Phase {
     requests: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
+    /// CPU time the server and the load generator spent during the phase.
+    cpu: Cpu,
+}
+
+/// CPU time (user + system) of the server and of this process, the load generator.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    server: Duration,
+    client: Duration,
 }
 
 impl Phase {
@@ -44,7 +53,17 @@ impl Phase {
             requests: rounds.iter().map(|r| r.requests).sum(),
             elapsed: rounds.iter().map(|r| r.elapsed).sum(),
             latencies,
+            cpu: Cpu {
+                server: rounds.iter().map(|r| r.cpu.server).sum(),
+                client: rounds.iter().map(|r| r.cpu.client).sum(),
+            },
         }
+    }
+
+    /// Server and load-generator CPU per request (µs).
+    fn cpu_per_request(&self) -> (f64, f64) {
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / self.requests.max(1) as f64;
+        (per(self.cpu.server), per(self.cpu.client))
     }
 
     fn rate(&self) -> f64 {
@@ -108,7 +127,7 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
         }
     };
     eprintln!("bench: warm-up");
-    drive(requests / 10, concurrency, |i| write(requests + i)).await?;
+    drive(server.pid, requests / 10, concurrency, |i| write(requests + i)).await?;
     // Each phase runs in ROUNDS rounds, alternating with its baseline, so that the noise of
     // a shared machine (it varies by minutes) weighs on both sides of each ratio alike.
     let per_round = requests.div_ceil(ROUNDS);
@@ -129,7 +148,7 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
     let (mut writes, mut baseline) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let first = round * per_round;
-        writes.push(drive(per_round.min(requests - first), concurrency, |i| write(first + i)).await?);
+        writes.push(drive(server.pid, per_round.min(requests - first), concurrency, |i| write(first + i)).await?);
         baseline.push(baseline_db.insert(baseline_rows).await?);
     }
     let (writes, baseline) = (Phase::merge(writes), Phase::merge(baseline));
@@ -169,9 +188,9 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
     for round in 0..ROUNDS {
         let first = round * per_round;
         let count = per_round.min(requests - first);
-        cold_reads.push(drive(count, concurrency, |i| read(first + i)).await?);
-        reads.push(drive(count, concurrency, |i| read(first + i)).await?);
-        healthz.push(drive(count, concurrency, health).await?);
+        cold_reads.push(drive(server.pid, count, concurrency, |i| read(first + i)).await?);
+        reads.push(drive(server.pid, count, concurrency, |i| read(first + i)).await?);
+        healthz.push(drive(server.pid, count, concurrency, health).await?);
     }
     let (cold_reads, reads, healthz) = (Phase::merge(cold_reads), Phase::merge(reads), Phase::merge(healthz));
     let peak_rss = server.rss_kib("VmHWM").max(writes_rss);
@@ -210,13 +229,19 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
             ms(healthz.percentile(0.99))
         );
     }
+    for (name, phase) in
+        [("consent write", &writes), ("first read", &cold_reads), ("cached read", &reads), ("/healthz", &healthz)]
+    {
+        let (server, client) = phase.cpu_per_request();
+        println!("| CPU per {name} (µs): server / load generator | {server:.0} / {client:.0} | | |");
+    }
     println!(
         "| server RSS idle / peak (MiB) | {:.1} / {:.1} | | |",
         idle_rss as f64 / 1024.0,
         peak_rss as f64 / 1024.0
     );
     println!(
-        "| largest WAL file during the writes (MB; kept under ~100 MB) | {:.1} | | |",
+        "| largest WAL file during the writes (MB; started over past 128 MiB) | {:.1} | | |",
         largest_wal.load(Ordering::Relaxed) as f64 / 1e6
     );
     println!(
@@ -287,7 +312,7 @@ async fn ingest(events: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
     eprintln!("bench: {SUBJECTS} subjects grant personalization");
     let subjects: Vec<String> =
         (0..SUBJECTS).map(|i| format!("ingest-subject-{i}")).chain(["s10", "s1k", "s100k"].map(String::from)).collect();
-    drive(subjects.len(), 32, |i| {
+    drive(server.pid, subjects.len(), 32, |i| {
         let body = serde_json::json!({"subject": subjects[i], "choices": {"personalization": true},
             "notice_version": version, "source": "api"});
         let fut = post("/v1/consents".into(), body);
@@ -315,15 +340,15 @@ async fn ingest(events: usize, concurrency: usize) -> anyhow::Result<ExitCode> {
         }
     };
     eprintln!("bench: warm-up");
-    drive(batches / 10 + 1, concurrency, |b| send(batches + b)).await?;
+    drive(server.pid, batches / 10 + 1, concurrency, |b| send(batches + b)).await?;
     eprintln!("bench: {} events in batches of {BATCH}, {concurrency} clients", batches * BATCH);
-    let http = drive(batches, concurrency, send).await?;
+    let http = drive(server.pid, batches, concurrency, send).await?;
 
     // Subjects holding 10, 1,000 and 100,000 events: export and erasure times.
     let mut sizes = Vec::new();
     for (subject, n) in [("s10", 10usize), ("s1k", 1_000), ("s100k", 100_000)] {
         eprintln!("bench: loading {n} events for one subject");
-        drive(n.div_ceil(BATCH), concurrency, |b| {
+        drive(server.pid, n.div_ceil(BATCH), concurrency, |b| {
             let count = BATCH.min(n - b * BATCH);
             let events: Vec<serde_json::Value> = (0..count)
                 .map(|e| {
@@ -438,12 +463,25 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Runs `n` calls of `task` with `concurrency` in flight, timing each.
-async fn drive<F, Fut>(n: usize, concurrency: usize, task: F) -> anyhow::Result<Phase>
+/// CPU time (user + system) a process has used so far, from `/proc/PID/stat` (Linux
+/// counts it in ticks of 10 ms; summed over a phase's rounds that is precise enough).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesized command name: state is field 3, utime 14, stime 15.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks: u64 = [11, 12].iter().filter_map(|&i| fields.get(i)?.parse::<u64>().ok()).sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// Runs `n` calls of `task` with `concurrency` in flight against the server process
+/// `server`, timing each and counting the CPU both sides used.
+async fn drive<F, Fut>(server: u32, n: usize, concurrency: usize, task: F) -> anyhow::Result<Phase>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<()>>,
 {
+    let cpu_before = (cpu_time(server), cpu_time(std::process::id()));
     let start = Instant::now();
     let results: Vec<anyhow::Result<Duration>> = futures::stream::iter(0..n)
         .map(|i| {
@@ -458,9 +496,13 @@ where
         .collect()
         .await;
     let elapsed = start.elapsed();
+    let cpu = Cpu {
+        server: cpu_time(server).saturating_sub(cpu_before.0),
+        client: cpu_time(std::process::id()).saturating_sub(cpu_before.1),
+    };
     let mut latencies = results.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
     latencies.sort();
-    Ok(Phase { requests: n, elapsed, latencies })
+    Ok(Phase { requests: n, elapsed, latencies, cpu })
 }
 
 async fn create_key(dir: &Path, scopes: &[&str]) -> anyhow::Result<String> {
@@ -530,7 +572,7 @@ impl BareLedger {
         }
         let elapsed = start.elapsed();
         latencies.sort();
-        Ok(Phase { requests: rows, elapsed, latencies })
+        Ok(Phase { requests: rows, elapsed, latencies, cpu: Cpu::default() })
     }
 
     async fn close(self) {

@@ -17,7 +17,10 @@ use crate::error::ApiError;
 /// At most this many subjects per query.
 const MAX_BATCH: usize = 256;
 /// Queries in flight at once (the read pool has more connections, for everything else).
-const IN_FLIGHT: usize = 2;
+/// With one, reads arriving during a query gather into the next: 8.5 subjects per query
+/// on average in the bench instead of 3.5 with two in flight (median 1), and a first-read
+/// p99 of 3.0 ms instead of 4.2 ms.
+const IN_FLIGHT: usize = 1;
 
 type Reply = oneshot::Sender<Result<Option<Latest>, ApiError>>;
 

@@ -37,17 +37,31 @@ const PASS: usize = 64;
 /// writes for the one writer.
 const GATHER: Duration = Duration::from_millis(50);
 
+/// How long a claim keeps other workers off its webhooks. A pass starts no attempt that
+/// could still be running when its lease ends (they wait for the lease to end), so a slow
+/// processor never gets a webhook twice at once; a crashed worker's claims are due again
+/// after it.
+const LEASE: Duration = Duration::from_secs(ATTEMPT_TIMEOUT.as_secs() * 3);
+
 /// Delivers due webhooks forever: every second, and at once when woken.
 pub async fn run(state: AppState) {
     let client = client();
+    // Each pass's outcomes are recorded in the same transaction as the next pass's claim.
+    let mut outcomes = Vec::new();
     loop {
-        match deliver_due(&state, &client).await {
-            Ok(PASS) => continue,
-            Ok(n) if n > 0 => {
-                tokio::time::sleep(GATHER).await;
-                continue;
+        match deliver_due(&state, &client, &outcomes).await {
+            Ok(attempted) => {
+                let count = attempted.len();
+                outcomes = attempted;
+                if count == PASS {
+                    continue;
+                }
+                if count > 0 {
+                    tokio::time::sleep(GATHER).await;
+                    continue;
+                }
             }
-            Ok(_) => {}
+            // The outcomes stay to be recorded by the next pass.
             Err(e) => tracing::warn!(error = %e, "webhook delivery pass failed"),
         }
         tokio::select! {
@@ -62,23 +76,32 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build().expect("a plain HTTP client builds")
 }
 
-/// One pass: attempts up to [`PASS`] due webhooks once each. Returns how many were attempted.
-/// The claim and the outcomes are written in one short transaction each, so a pass costs
-/// two commits, not 128 that would queue with consent writes for the write lock.
-pub async fn deliver_due(state: &AppState, client: &reqwest::Client) -> anyhow::Result<usize> {
+/// One pass: records the previous pass's `outcomes` and claims up to [`PASS`] due
+/// webhooks in one short transaction (one commit per pass, not one per webhook, queued
+/// with consent writes for the writer), then attempts each once (each that can start early
+/// enough to end within the lease; the others are due again when it ends). Returns the
+/// outcomes of this pass, still to be recorded.
+pub async fn deliver_due(
+    state: &AppState,
+    client: &reqwest::Client,
+    outcomes: &[Attempted],
+) -> anyhow::Result<Vec<Attempted>> {
     let now = now_ms();
-    let lease = now + ATTEMPT_TIMEOUT.as_millis() as i64 * 3;
-    let claimed = state.store().claim_due_deliveries(now, PASS as i64, lease).await?;
-    let count = claimed.len();
-    let outcomes: Vec<Attempted> =
-        futures::stream::iter(claimed).map(|d| attempt(state, client, d)).buffer_unordered(PARALLEL).collect().await;
+    let lease = now + LEASE.as_millis() as i64;
+    let claimed = state.store().settle_and_claim(outcomes, now, PASS as i64, lease).await?;
+    let last_start = lease - ATTEMPT_TIMEOUT.as_millis() as i64;
+    let outcomes: Vec<Attempted> = futures::stream::iter(claimed)
+        .map(|d| async move { if now_ms() < last_start { Some(attempt(state, client, d).await) } else { None } })
+        .buffer_unordered(PARALLEL)
+        .filter_map(std::future::ready)
+        .collect()
+        .await;
     let mut failures = outcomes.iter().filter(|o| matches!(o, Attempted::Failed { .. }));
     if let Some(Attempted::Failed { error, .. }) = failures.next() {
-        tracing::warn!(failed = failures.count() + 1, attempted = count, first_error = %error,
+        tracing::warn!(failed = failures.count() + 1, attempted = outcomes.len(), first_error = %error,
             "webhooks not acknowledged; they will be retried");
     }
-    state.store().settle_deliveries(&outcomes, now_ms()).await?;
-    Ok(count)
+    Ok(outcomes)
 }
 
 async fn attempt(state: &AppState, client: &reqwest::Client, d: Delivery) -> Attempted {

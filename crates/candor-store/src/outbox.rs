@@ -103,6 +103,63 @@ pub enum Attempted {
 
 const COLUMNS: &str = "id, processor, kind, payload, sealed_subject, dsar_id, created_at, attempts, next_attempt_at, delivered_at, last_error";
 
+/// Records delivery outcomes inside the transaction `$tx` (see [`Store::settle_deliveries`]).
+macro_rules! settle_in {
+    ($tx:ident, $outcomes:expr, $now_ms:expr) => {{
+        let acknowledged: Vec<&str> = $outcomes
+            .iter()
+            .filter_map(|o| match o {
+                Attempted::Acknowledged { id } => Some(id.as_str()),
+                Attempted::Failed { .. } => None,
+            })
+            .collect();
+        if !acknowledged.is_empty() {
+            let mut q = sqlx::QueryBuilder::new("UPDATE outbox SET delivered_at = ");
+            q.push_bind($now_ms);
+            q.push(", attempts = attempts + 1, sealed_subject = NULL, last_error = NULL WHERE delivered_at IS NULL AND id IN (");
+            let mut ids = q.separated(", ");
+            for id in &acknowledged {
+                ids.push_bind(*id);
+            }
+            q.push(")");
+            q.build().execute(&mut *$tx).await?;
+        }
+        for outcome in $outcomes {
+            if let Attempted::Failed { id, next_attempt_at, error } = outcome {
+                sqlx::query(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 \
+                     WHERE id = $3 AND delivered_at IS NULL",
+                )
+                .bind(next_attempt_at)
+                .bind(error)
+                .bind(id)
+                .execute(&mut *$tx)
+                .await?;
+            }
+        }
+    }};
+}
+
+/// Claims due webhooks inside the transaction `$tx` (see [`Store::claim_due_deliveries`]).
+macro_rules! claim_in {
+    ($tx:ident, $now_ms:expr, $limit:expr, $lease_until:expr) => {{
+        let sql = format!(
+            "UPDATE outbox SET next_attempt_at = $1 \
+             WHERE delivered_at IS NULL AND next_attempt_at <= $2 AND id IN (\
+                 SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
+                 ORDER BY next_attempt_at, created_at LIMIT $3) \
+             RETURNING {COLUMNS}"
+        );
+        let claimed: Vec<Delivery> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind($lease_until)
+            .bind($now_ms)
+            .bind($limit)
+            .fetch_all(&mut *$tx)
+            .await?;
+        claimed
+    }};
+}
+
 impl Store {
     /// The webhooks of one DSAR.
     pub async fn dsar_deliveries(&self, dsar_id: &str) -> Result<Vec<Delivery>> {
@@ -125,35 +182,27 @@ impl Store {
         if outcomes.is_empty() {
             return Ok(());
         }
-        let acknowledged: Vec<&str> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                Attempted::Acknowledged { id } => Some(id.as_str()),
-                Attempted::Failed { .. } => None,
-            })
-            .collect();
-        crate::write_tx!(self, crate::Durability::Relaxed, tx => {
-            if !acknowledged.is_empty() {
-                let mut q = sqlx::QueryBuilder::new("UPDATE outbox SET delivered_at = ");
-                q.push_bind(now_ms);
-                q.push(", attempts = attempts + 1, sealed_subject = NULL, last_error = NULL WHERE delivered_at IS NULL AND id IN (");
-                let mut ids = q.separated(", ");
-                for id in &acknowledged {
-                    ids.push_bind(*id);
-                }
-                q.push(")");
-                q.build().execute(&mut *tx).await?;
-            }
-            for outcome in outcomes {
-                if let Attempted::Failed { id, next_attempt_at, error } = outcome {
-                    sqlx::query(
-                        "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 \
-                         WHERE id = $3 AND delivered_at IS NULL")
-                        .bind(next_attempt_at).bind(error).bind(id).execute(&mut *tx).await?;
-                }
-            }
-        });
+        crate::write_tx!(self, crate::Durability::Relaxed, tx => settle_in!(tx, outcomes, now_ms));
         Ok(())
+    }
+
+    /// A delivery worker's pass in one transaction: records the previous pass's
+    /// `outcomes` as [`Store::settle_deliveries`] does, then claims the next due webhooks
+    /// as [`Store::claim_due_deliveries`] does. One commit per pass instead of two, for the
+    /// writer that consent writes queue for.
+    pub async fn settle_and_claim(
+        &self,
+        outcomes: &[Attempted],
+        now_ms: i64,
+        limit: i64,
+        lease_until: i64,
+    ) -> Result<Vec<Delivery>> {
+        let mut claimed: Vec<Delivery> = crate::write_tx!(self, crate::Durability::Relaxed, tx => {
+            settle_in!(tx, outcomes, now_ms);
+            claim_in!(tx, now_ms, limit, lease_until)
+        });
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
     }
 
     /// Writes webhooks on their own (for changes that have no other rows to write).
@@ -174,16 +223,6 @@ impl Store {
     /// racing for a row only one gets it. A claim lost with the machine's power
     /// (relaxed durability) only makes its webhooks due again.
     pub async fn claim_due_deliveries(&self, now_ms: i64, limit: i64, lease_until: i64) -> Result<Vec<Delivery>> {
-        let sql = format!(
-            "UPDATE outbox SET next_attempt_at = $1 \
-             WHERE delivered_at IS NULL AND next_attempt_at <= $2 AND id IN (\
-                 SELECT id FROM outbox WHERE delivered_at IS NULL AND next_attempt_at <= $2 \
-                 ORDER BY next_attempt_at, created_at LIMIT $3) \
-             RETURNING {COLUMNS}"
-        );
-        let mut claimed: Vec<Delivery> = crate::write_tx!(self, crate::Durability::Relaxed, tx =>
-            sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(lease_until).bind(now_ms).bind(limit).fetch_all(&mut *tx).await?);
-        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-        Ok(claimed)
+        self.settle_and_claim(&[], now_ms, limit, lease_until).await
     }
 }
