@@ -420,8 +420,14 @@ impl Store {
                     Err(rejected) => outcomes.push(Err(rejected)),
                     Ok((prepared, value)) => {
                         subjects.push((*target, request.kind.as_str(), prepared.at));
-                        records.extend(prepared.rows.into_iter().map(|r| (*target, r)));
-                        receipts.push((*target, prepared.receipt_id, prepared.at, prepared.receipt_jws));
+                        // The receipt goes on the first row it covers; one that covers
+                        // none (nothing changed) gets a row in `receipts`.
+                        if prepared.rows.is_empty() {
+                            receipts.push((*target, prepared.receipt_id, prepared.at, prepared.receipt_jws));
+                        } else {
+                            let mut jws = Some(prepared.receipt_jws);
+                            records.extend(prepared.rows.into_iter().map(|r| (*target, r, jws.take())));
+                        }
                         audit.push(prepared.audit);
                         deliveries.extend(prepared.deliveries);
                         outcomes.push(Ok(value));
@@ -463,8 +469,8 @@ impl Store {
             for chunk in records.chunks(CHUNK) {
                 next(&mut calls);
                 let q = calls.last_mut().expect("builder");
-                q.push("INSERT INTO consent_records (pid, id, purpose, state, notice_version, at, source, method, proof, receipt_id) ");
-                q.push_values(chunk, |mut b, (pid, r)| {
+                q.push("INSERT INTO consent_records (pid, id, purpose, state, notice_version, at, source, method, proof, receipt_id, receipt_jws) ");
+                q.push_values(chunk, |mut b, (pid, r, jws)| {
                     b.push_bind(&pid.0[..])
                         .push_bind(&r.id)
                         .push_bind(&r.purpose)
@@ -474,7 +480,8 @@ impl Store {
                         .push_bind(&r.source)
                         .push_bind(&r.method)
                         .push_bind(&r.proof)
-                        .push_bind(&r.receipt_id);
+                        .push_bind(&r.receipt_id)
+                        .push_bind(jws);
                 });
             }
             for chunk in receipts.chunks(CHUNK) {

@@ -302,9 +302,12 @@ pub struct ReceiptRow {
 }
 
 impl Store {
-    /// A subject's receipts, oldest first.
+    /// A subject's receipts, oldest first: those kept on the first ledger row they cover,
+    /// and those of requests that recorded no row.
     pub async fn receipts(&self, pid: Pid) -> Result<Vec<ReceiptRow>> {
-        Ok(on_pool!(self, pool => sqlx::query_as("SELECT id, at, jws FROM receipts WHERE pid = $1 ORDER BY at, id")
-            .bind(&pid.0[..]).fetch_all(pool).await?))
+        const SQL: &str = "SELECT receipt_id AS id, at, receipt_jws AS jws FROM consent_records \
+                           WHERE pid = $1 AND receipt_jws IS NOT NULL \
+                           UNION ALL SELECT id, at, jws FROM receipts WHERE pid = $1 ORDER BY at, id";
+        Ok(on_pool!(self, pool => sqlx::query_as(SQL).bind(&pid.0[..]).fetch_all(pool).await?))
     }
 }

@@ -109,7 +109,8 @@ impl Store {
             for target in everyone {
                 let (consents, receipts, traits, events, reads, sessions): Counted = sqlx::query_as(
                     "SELECT (SELECT COUNT(*) FROM consent_records WHERE pid = $1), \
-                            (SELECT COUNT(*) FROM receipts WHERE pid = $1), \
+                            (SELECT COUNT(*) FROM receipts WHERE pid = $1) \
+                            + (SELECT COUNT(*) FROM consent_records WHERE pid = $1 AND receipt_jws IS NOT NULL), \
                             (SELECT COUNT(*) FROM traits WHERE pid = $1), \
                             (SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE pid = $1 LIMIT $2) capped), \
                             (SELECT COUNT(*) FROM data_reads WHERE pid = $1), \

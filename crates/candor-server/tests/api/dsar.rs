@@ -12,6 +12,7 @@ use crate::on_both;
 
 on_both!(
     export_holds_everything_decrypted_and_is_recorded,
+    every_receipt_is_exported_and_erased,
     csv_export_is_a_zip_of_tables,
     erasure_is_final_and_certified,
     an_old_copy_of_the_database_cannot_be_read_after_an_erasure,
@@ -79,6 +80,36 @@ async fn export_holds_everything_decrypted_and_is_recorded(backend: Backend) {
     app.get("/v1/subjects/ada/export?format=xml", Some(&dsar)).await.problem(422);
     let audit = app.store.audit().recent(20).await.unwrap();
     assert!(audit.iter().any(|a| a.action == "subject.exported"));
+}
+
+/// A receipt is kept on the first ledger row it covers, or in a row of its own when its
+/// request recorded nothing (a GPC signal for purposes already decided): the export holds
+/// both, as issued and in order, and the erasure counts and deletes both.
+async fn every_receipt_is_exported_and_erased(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = app.consent("ada", json!({"analytics": true, "newsletter": true})).await;
+    let version = app.notice_version().await;
+    let body = json!({"subject": "ada", "choices": {}, "gpc": true, "notice_version": version, "source": "api"});
+    let nothing_changed = app.post("/v1/consents", Some(&app.consent_key), &body).await;
+    assert_eq!(nothing_changed.status, 201, "{}", nothing_changed.text);
+    assert!(
+        nothing_changed.body["receipt"]["purposes"].as_array().unwrap().iter().all(|p| p["changed"] == false),
+        "analytics (gpc_opt_out) was already decided: this request records no row"
+    );
+    let dsar = app.key(&["dsar"]).await;
+    let export = app.get("/v1/subjects/ada/export", Some(&dsar)).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    assert_eq!(export.body["consents"].as_array().unwrap().len(), 2);
+    let receipts: Vec<&Value> = export.body["receipts"].as_array().unwrap().iter().map(|r| &r["jws"]).collect();
+    assert_eq!(receipts, [&first["receipt_jws"], &nothing_changed.body["receipt_jws"]]);
+
+    let pid = Pseudonymizer::new(&keys(&app).pseudonym).pid("ada");
+    assert_eq!(app.store.receipts(pid).await.unwrap().len(), 2);
+    let erased = app.delete("/v1/subjects/ada", Some(&dsar)).await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    assert_eq!(erased.body["certificate"]["erased"]["receipts"], 2);
+    assert_eq!(erased.body["certificate"]["erased"]["consents"], 2);
+    assert!(app.store.receipts(pid).await.unwrap().is_empty(), "no receipt of the subject is left");
 }
 
 async fn csv_export_is_a_zip_of_tables(backend: Backend) {
