@@ -89,19 +89,31 @@ pub async fn deliver_due(
     let now = now_ms();
     let lease = now + LEASE.as_millis() as i64;
     let claimed = state.store().settle_and_claim(outcomes, now, PASS as i64, lease).await?;
-    let last_start = lease - ATTEMPT_TIMEOUT.as_millis() as i64;
-    let outcomes: Vec<Attempted> = futures::stream::iter(claimed)
-        .map(|d| async move { if now_ms() < last_start { Some(attempt(state, client, d).await) } else { None } })
-        .buffer_unordered(PARALLEL)
-        .filter_map(std::future::ready)
-        .collect()
-        .await;
+    let last_start = tokio::time::Instant::now() + LEASE - ATTEMPT_TIMEOUT;
+    let outcomes = attempt_each(claimed, last_start, |d| attempt(state, client, d)).await;
     let mut failures = outcomes.iter().filter(|o| matches!(o, Attempted::Failed { .. }));
     if let Some(Attempted::Failed { error, .. }) = failures.next() {
         tracing::warn!(failed = failures.count() + 1, attempted = outcomes.len(), first_error = %error,
             "webhooks not acknowledged; they will be retried");
     }
     Ok(outcomes)
+}
+
+/// Runs `attempt` on each item, [`PARALLEL`] at a time, starting none at or after
+/// `last_start`; returns the outcomes of those it started.
+async fn attempt_each<T, O, Fut>(items: Vec<T>, last_start: tokio::time::Instant, attempt: impl Fn(T) -> Fut) -> Vec<O>
+where
+    Fut: std::future::Future<Output = O>,
+{
+    let attempt = &attempt;
+    futures::stream::iter(items)
+        .map(|item| async move {
+            if tokio::time::Instant::now() < last_start { Some(attempt(item).await) } else { None }
+        })
+        .buffer_unordered(PARALLEL)
+        .filter_map(std::future::ready)
+        .collect()
+        .await
 }
 
 async fn attempt(state: &AppState, client: &reqwest::Client, d: Delivery) -> Attempted {
@@ -161,6 +173,25 @@ pub fn signature(secret: &str, timestamp: i64, body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every attempt of a pass hangs until it times out: the attempts that start are those
+    /// that end within the claim's lease; the others wait for it to end.
+    #[tokio::test(start_paused = true)]
+    async fn a_pass_starts_no_attempt_that_could_outlive_its_lease() {
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let last_start = tokio::time::Instant::now() + LEASE - ATTEMPT_TIMEOUT;
+        let outcomes = attempt_each((0..PASS).collect(), last_start, |i| {
+            started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                tokio::time::sleep(ATTEMPT_TIMEOUT).await;
+                i
+            }
+        })
+        .await;
+        // LEASE is three timeouts: two waves of PARALLEL attempts fit, the third would not.
+        assert_eq!(outcomes.len(), 2 * PARALLEL);
+        assert_eq!(started.into_inner(), 2 * PARALLEL, "no attempt began after the last start");
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {
