@@ -241,9 +241,9 @@ pub(crate) use write_tx;
 
 /// The SQLite WAL length (4 KiB frames, 128 MiB) past which a checkpoint starts the log
 /// over. A restart holds the writer for two fsyncs (the log's, then the database file's:
-/// 6–28 ms measured under the consent bench), which every write in flight waits for; at
-/// 64 MiB it happened eight times in the bench's 22,000 writes and set the p99 (15–16 ms),
-/// at 128 MiB four times (p99 12 ms).
+/// 6–28 ms each under the consent bench), which every write in flight waits for: at
+/// 64 MiB it ran eight times in the bench's 22,000 writes and set the p99 (15–16 ms); at
+/// 128 MiB the log mostly starts over by itself between the bench's rounds (p99 12 ms).
 pub const WAL_RESTART_FRAMES: i64 = 32768;
 
 /// How many times in a row a RESTART checkpoint is tried before it waits for the next call.
