@@ -110,6 +110,8 @@ async fn bodies_over_one_mebibyte_are_413_and_store_nothing(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    // The unread rest of the body makes the connection unusable: the client must not reuse it.
+    assert_eq!(r.headers()["connection"], "close");
     assert_eq!(app.notice_version().await, 1);
 }
 
