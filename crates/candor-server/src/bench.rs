@@ -132,7 +132,7 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
     // a shared machine (it varies by minutes) weighs on both sides of each ratio alike.
     let per_round = requests.div_ceil(ROUNDS);
     let baseline_rows = requests.min(5_000).div_ceil(ROUNDS);
-    let baseline_db = BareLedger::open(dir.path()).await?;
+    let mut baseline_db = BareLedger::open(dir.path()).await?;
     eprintln!("bench: {requests} consent writes, {concurrency} clients, in {ROUNDS} rounds with the baseline");
     // The WAL must stay bounded under sustained writes (`Store::checkpoint`): watch its size.
     let largest_wal = Arc::new(AtomicU64::new(0));
@@ -531,7 +531,7 @@ async fn baseline_pool(dir: &Path, file: &str) -> anyhow::Result<sqlx::SqlitePoo
 struct BareLedger {
     pool: sqlx::SqlitePool,
     proof: String,
-    inserted: AtomicUsize,
+    inserted: usize,
 }
 
 impl BareLedger {
@@ -547,15 +547,16 @@ impl BareLedger {
         let proof =
             serde_json::json!({"notice_sha256": "0".repeat(64), "user_agent": "bench", "page": null, "gpc": false})
                 .to_string();
-        Ok(BareLedger { pool, proof, inserted: AtomicUsize::new(0) })
+        Ok(BareLedger { pool, proof, inserted: 0 })
     }
 
     /// Inserts `rows` rows, one durable transaction each.
-    async fn insert(&self, rows: usize) -> anyhow::Result<Phase> {
+    async fn insert(&mut self, rows: usize) -> anyhow::Result<Phase> {
         let mut latencies = Vec::with_capacity(rows);
         let start = Instant::now();
         for _ in 0..rows {
-            let i = self.inserted.fetch_add(1, Ordering::Relaxed);
+            let i = self.inserted;
+            self.inserted += 1;
             let t = Instant::now();
             let pid: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()).into();
             sqlx::query(

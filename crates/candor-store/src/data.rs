@@ -246,14 +246,19 @@ impl Store {
             .bind(&pid.0[..]).bind(seq).execute(&mut *tx).await?.rows_affected()))
     }
 
-    /// Deletes some traits of a subject.
+    /// Deletes some traits of a subject, in one transaction.
     pub async fn delete_traits(&self, pid: Pid, fields: &[&str]) -> Result<u64> {
-        let mut deleted = 0;
-        for field in fields {
-            deleted += write_tx!(self, tx => sqlx::query("DELETE FROM traits WHERE pid = $1 AND field = $2")
-                .bind(&pid.0[..]).bind(*field).execute(&mut *tx).await?.rows_affected());
+        if fields.is_empty() {
+            return Ok(0);
         }
-        Ok(deleted)
+        Ok(write_tx!(self, tx => {
+            let mut deleted = 0;
+            for field in fields {
+                deleted += sqlx::query("DELETE FROM traits WHERE pid = $1 AND field = $2")
+                    .bind(&pid.0[..]).bind(*field).execute(&mut *tx).await?.rows_affected();
+            }
+            deleted
+        }))
     }
 
     /// Deletes every value of trait `field` set before `before`.
