@@ -72,16 +72,7 @@ async fn answer(jobs: Vec<(Pid, Reply)>, store: &Store, cache: &ConsentCache) {
     let mut pids: Vec<Pid> = jobs.iter().map(|(pid, _)| *pid).collect();
     pids.sort();
     pids.dedup();
-    let read = async {
-        let mut ledgers = store.consent_states_many(&pids).await?;
-        // A subject without a single row may still be known (its rows were all swept).
-        let without_rows: Vec<Pid> = pids.iter().filter(|p| !ledgers.contains_key(p)).copied().collect();
-        for pid in store.known_subjects(&without_rows).await? {
-            ledgers.insert(pid, Vec::new());
-        }
-        Ok::<_, candor_store::StoreError>(ledgers)
-    };
-    match read.await {
+    match store.known_consent_states(&pids).await {
         Ok(ledgers) => {
             let latest: HashMap<Pid, Latest> =
                 ledgers.into_iter().map(|(pid, rows)| (pid, Arc::new(latest_per_purpose(rows)))).collect();

@@ -382,12 +382,36 @@ async fn current_state_follows_every_writer_of_the_ledger(backend: Backend) {
 }
 
 /// Reads that miss the consent cache are answered together, several subjects per query:
-/// each caller must still get its own subject's state, and an unknown subject its 404.
+/// each caller must still get its own subject's state, a subject known without a single
+/// ledger row its defaults, and an unknown subject its 404.
 async fn concurrent_first_reads_each_get_their_own_subject(backend: Backend) {
     let app = spawn_app(backend).await;
     for i in 0..40 {
         app.consent(&format!("reader-{i}"), json!({"newsletter": i % 2 == 0, "analytics": i % 3 == 0})).await;
     }
+    // A control panel session makes its subject known before it has chosen anything.
+    let r = app.post("/v1/subjects/reader-without-rows/sessions", Some(&app.consent_key), &json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    app.consents.clear();
+    let (without_rows, with_rows) = futures::future::join(
+        app.get("/v1/subjects/reader-without-rows/consents", Some(&app.consent_key)),
+        app.get("/v1/subjects/reader-1/consents", Some(&app.consent_key)),
+    )
+    .await;
+    assert_eq!(without_rows.status, 200, "{}", without_rows.text);
+    for (purpose, state) in without_rows.body["purposes"].as_object().expect("purposes") {
+        assert_eq!(state["default"], true, "{purpose}: {}", without_rows.text);
+        assert!(state["at"].is_null(), "{purpose}: {}", without_rows.text);
+    }
+    let newsletter = &with_rows.body["purposes"]["newsletter"];
+    assert_eq!(
+        (&newsletter["state"], &newsletter["default"], &newsletter["source"], &newsletter["method"]),
+        (&json!("denied"), &json!(false), &json!("api"), &json!("api")),
+        "{}",
+        with_rows.text
+    );
+    assert_eq!(newsletter["notice_version"], 1, "{}", with_rows.text);
+    assert!(newsletter["at"].as_str().is_some_and(|at| at.ends_with('Z')), "{}", with_rows.text);
     app.consents.clear();
     let reads = (0..48).map(|i| {
         let app = &app;
