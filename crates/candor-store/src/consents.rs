@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use candor_privacy::Pid;
 use candor_privacy::audit::{AuditChain, NewAuditEntry};
-
 use serde::Deserialize;
 
 use crate::audit::append_audit;
@@ -117,7 +116,6 @@ struct PidRecord {
 /// row's id, purpose, state, notice version, at, source, method and receipt id, all null
 /// when the subject has no row.
 #[derive(Deserialize)]
-#[allow(clippy::type_complexity)]
 struct StateRow(
     String,
     Option<String>,
@@ -350,9 +348,9 @@ impl Store {
     /// whose rows were all swept is known with an empty ledger): what the consent cache
     /// reads when it misses. The database answers with ONE row, every ledger row of the
     /// batch in a JSON array: the driver hands each result row from its connection thread
-    /// to the caller's, and those hand-offs cost far more than the rows themselves (a
-    /// query per subject cost ~4× the CPU of a batch of eight in one row, measured on two
-    /// cores). One query also answers both whether a subject is known and what it chose.
+    /// to the caller's, one at a time (per subject read in batches of eight, 34 µs of CPU
+    /// this way against 40 with a result row per ledger row, on two cores). One query also
+    /// answers both whether a subject is known and what it chose.
     pub async fn known_consent_states(&self, pids: &[Pid]) -> Result<HashMap<Pid, Vec<ConsentRecord>>> {
         let select = match self.backend() {
             crate::Backend::Sqlite => {

@@ -265,13 +265,13 @@ pub(crate) use push_pids;
 /// Durable unless a [`Durability`] is given before the transaction's name.
 ///
 /// SQLite has one writer at a time, so this process writes through ONE connection, held
-/// apart from the readers ([`Connections`]): writers wait for it in arrival order (never in SQLite's busy handler,
-/// which sleeps 1, 2, 5, 10… ms between retries), and since no other connection of the
-/// process commits, its page cache stays valid from one transaction to the next (SQLite
-/// drops a connection's cache whenever another one has committed), so the index pages a
-/// batch of consents lands in are mostly in memory already. Only other processes (the
-/// CLI) still meet the busy handler. A durable transaction is flushed to disk after the
-/// writer is released (see [`SqliteFiles`]).
+/// apart from the readers ([`Connections`]): writers wait for it in arrival order (never
+/// in SQLite's busy handler, which sleeps 1, 2, 5, 10… ms between retries), and since no
+/// other connection of the process commits, its page cache stays valid from one
+/// transaction to the next (SQLite drops a connection's cache whenever another one has
+/// committed), so the index pages a batch of consents lands in are mostly in memory
+/// already. Only other processes (the CLI) still meet the busy handler. A durable
+/// transaction is flushed to disk after the writer is released (see [`SqliteFiles`]).
 macro_rules! write_tx {
     ($store:expr, $tx:ident => $body:expr) => {
         $crate::write_tx!($store, $crate::Durability::Durable, $tx => $body)
