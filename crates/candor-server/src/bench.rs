@@ -251,14 +251,15 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// A processor's webhook endpoint on loopback that acknowledges everything it receives.
-struct WebhookSink {
-    url: String,
+/// A processor's webhook endpoint on loopback that acknowledges everything it receives
+/// (the bench's processor, and the demo's).
+pub(crate) struct WebhookSink {
+    pub(crate) url: String,
     received: Arc<AtomicUsize>,
 }
 
 impl WebhookSink {
-    async fn start() -> anyhow::Result<WebhookSink> {
+    pub(crate) async fn start() -> anyhow::Result<WebhookSink> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/webhook", listener.local_addr()?);
         let received = Arc::new(AtomicUsize::new(0));
@@ -274,7 +275,7 @@ impl WebhookSink {
         Ok(WebhookSink { url, received })
     }
 
-    fn received(&self) -> usize {
+    pub(crate) fn received(&self) -> usize {
         self.received.load(Ordering::Relaxed)
     }
 }

@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use candor_core::catalog::EXAMPLE_CATALOG;
 use candor_core::consent::Source;
 use candor_store::SubjectKind;
 use futures::StreamExt;
@@ -12,6 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 
 use crate::app::Application;
+use crate::bench::WebhookSink;
 use crate::config::{FlagOverrides, Settings};
 use crate::consent_cache::ConsentCache;
 use crate::consent_writer::{ConsentJob, ConsentWriter};
@@ -23,6 +25,13 @@ use crate::subject_data;
 /// Runs the demo: builds it, loads customers, serves until stopped.
 pub async fn run(customers: usize, listen: Option<String>) -> anyhow::Result<ExitCode> {
     let dir = tempfile::Builder::new().prefix("candor-demo-").tempdir()?;
+    // The example catalog's processor does not exist: the demo plays it on loopback, so
+    // the `consent.changed` webhooks of its customers' choices are delivered, not retried.
+    let processor = WebhookSink::start().await?;
+    std::fs::write(
+        dir.path().join("candor.toml"),
+        EXAMPLE_CATALOG.replace("https://mailer.example/candor-webhook", &processor.url),
+    )?;
     let outcome = instance::init(dir.path(), FlagOverrides::default()).await?;
     let settings = Settings::load(dir.path(), FlagOverrides { listen, database_url: None })?;
     super::init_logging("warn");
@@ -42,6 +51,10 @@ pub async fn run(customers: usize, listen: Option<String>) -> anyhow::Result<Exi
     println!("  receipt key       {base}/.well-known/candor/receipt-key.jwk");
     println!("  privacy notice    {base}/privacy   (what changed: {base}/privacy/changes)");
     println!("  widget            <script src=\"{base}/widget.js\" data-candor-origin=\"{base}/\"></script>");
+    println!(
+        "  processor         {} (the catalog's \"mailer\", played by the demo: it acknowledges every webhook)",
+        processor.url
+    );
     if let Some(p) = outcome.generated_password {
         println!("  admin password    {p}");
     }
