@@ -113,7 +113,7 @@ pub async fn ingest_events(state: &AppState, events: Vec<Value>, strict: bool) -
     let mut pids: Vec<Pid> = parsed.iter().map(|(_, pid, _, _)| *pid).collect();
     pids.sort();
     pids.dedup();
-    let mut histories = state.store().consent_states_many(&pids).await?;
+    let mut histories = state.store().known_consent_states(&pids).await?;
     let rules: HashMap<Pid, HashMap<String, LatestRecord>> = pids
         .iter()
         .map(|pid| (*pid, rules_view(&latest_per_purpose(histories.remove(pid).unwrap_or_default()))))

@@ -323,30 +323,9 @@ impl Store {
         Ok(snapshot)
     }
 
-    /// The ledgers of several subjects at once, without proofs, by subject: what
-    /// ingestion needs for a batch of events, in one query instead of one per subject.
-    pub async fn consent_states_many(&self, pids: &[Pid]) -> Result<HashMap<Pid, Vec<ConsentRecord>>> {
-        let mut states: HashMap<Pid, Vec<ConsentRecord>> = HashMap::new();
-        for chunk in pids.chunks(CHUNK) {
-            let rows: Vec<PidRecord> = on_pool!(self, pool => {
-                let mut q = sqlx::QueryBuilder::new(
-                    "SELECT pid, id, purpose, state, notice_version, at, source, method, '' AS proof, receipt_id \
-                     FROM consent_records WHERE pid IN ");
-                crate::push_pids!(q, chunk);
-                q.build_query_as().fetch_all(pool).await?
-            });
-            for row in rows {
-                if let Some(pid) = Pid::from_slice(&row.pid) {
-                    states.entry(pid).or_default().push(row.record);
-                }
-            }
-        }
-        Ok(states)
-    }
-
     /// The ledgers of several subjects, without proofs, of those candor knows (a subject
     /// whose rows were all swept is known with an empty ledger): what the consent cache
-    /// reads when it misses. The database answers with ONE row, every ledger row of the
+    /// reads when it misses, and ingestion for a batch of events. The database answers with ONE row, every ledger row of the
     /// batch in a JSON array: the driver hands each result row from its connection thread
     /// to the caller's, one at a time (per subject read in batches of eight, 34 µs of CPU
     /// this way against 40 with a result row per ledger row, on two cores). One query also
