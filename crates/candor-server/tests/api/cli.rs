@@ -102,3 +102,34 @@ fn commands_on_a_folder_without_an_instance_say_what_to_do() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("candor init"), "{}", stderr(&out));
 }
+
+/// The consent benchmark runs end to end at a small size: every write answered 201, every
+/// read 200 (the bench stops at the first other answer), its table printed in full, and the
+/// webhooks of its writes delivered to its local processor.
+#[test]
+fn bench_consent_runs_end_to_end_and_prints_its_table() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_candor"))
+        .args(["bench", "consent", "--requests", "100", "--concurrency", "4"])
+        .env_remove("CANDOR_DATABASE_URL")
+        .env_remove("CANDOR_BENCH_SERVER")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "bench failed: {}", stderr(&out));
+    let table = stdout(&out);
+    for row in [
+        "| durable consent writes/s (HTTP) vs bare one-row durable inserts/s |",
+        "| write latency p90 / p99.9 / max (ms) |",
+        "| writes/s with every core busy (",
+        "| current-state reads/s, first read after a restart (database), vs /healthz/s |",
+        "| current-state reads/s, read again (cache), vs /healthz/s |",
+        "| server RSS idle / peak (MiB) |",
+    ] {
+        assert!(table.contains(row), "no row {row:?} in:\n{table}");
+    }
+    // 100 writes and 10 of warm-up, each deciding `newsletter`, and the first notice.
+    let count = table.lines().find_map(|l| l.split_once("`notice.published`): ")).expect("the webhook count").1;
+    let (delivered, sent) = count.split_once(" of ").expect("N of M");
+    assert_eq!(sent, "111");
+    let delivered: usize = delivered.parse().unwrap();
+    assert!((1..=111).contains(&delivered), "{delivered} webhooks acknowledged");
+}
