@@ -10,6 +10,7 @@ on_both!(
     privacy_speaks_german_from_accept_language_or_lang,
     hostile_catalog_text_is_escaped_on_every_page,
     changes_lists_every_version_newest_first_and_marks_material_ones,
+    the_root_leads_to_the_privacy_notice,
 );
 
 /// GETs a page with optional `Accept-Language`; asserts an HTML answer.
@@ -150,4 +151,18 @@ async fn changes_lists_every_version_newest_first_and_marks_material_ones(backen
         "{de2}"
     );
     assert!(de2.contains("Angebote per E-Mail"));
+}
+
+/// `/` is not a dead end: it sends the visitor to the privacy notice, in the language asked.
+async fn the_root_leads_to_the_privacy_notice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for (path, to) in [("/", "/privacy"), ("/?lang=de", "/privacy?lang=de")] {
+        let r = client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 307, "{path}");
+        assert_eq!(r.headers()["location"], to, "{path}");
+    }
+    let (status, html) = page(&app, "/?lang=de", None).await;
+    assert_eq!(status, 200);
+    assert!(html.contains("<html lang=\"de\""), "the notice in German");
 }

@@ -10,7 +10,7 @@ use askama::Template;
 use axum::Router;
 use axum::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use axum::http::{StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 
 use crate::error::ApiError;
@@ -283,7 +283,19 @@ async fn stylesheet() -> Response {
     response
 }
 
+/// The server's root is its privacy notice (a query such as `?lang=de` is kept).
+async fn root(uri: Uri) -> Redirect {
+    match uri.query() {
+        Some(query) => Redirect::temporary(&format!("/privacy?{query}")),
+        None => Redirect::temporary("/privacy"),
+    }
+}
+
 /// Every page route.
 pub fn router() -> Router<AppState> {
-    Router::new().route(STYLESHEET_PATH, get(stylesheet)).merge(privacy::router()).merge(me::router())
+    Router::new()
+        .route("/", get(root))
+        .route(STYLESHEET_PATH, get(stylesheet))
+        .merge(privacy::router())
+        .merge(me::router())
 }
