@@ -127,7 +127,8 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
         }
     };
     eprintln!("bench: warm-up");
-    drive(server.pid, requests / 10, concurrency, |i| write(requests + i)).await?;
+    let warm_up = requests / 10;
+    drive(server.pid, warm_up, concurrency, |i| write(requests + i)).await?;
     // Each phase runs in ROUNDS rounds, alternating with its baseline, so that the noise of
     // a shared machine (it varies by minutes) weighs on both sides of each ratio alike.
     let per_round = requests.div_ceil(ROUNDS);
@@ -261,7 +262,7 @@ async fn consent(requests: usize, concurrency: usize) -> anyhow::Result<ExitCode
     );
     // Every write decides `newsletter`, whose processor hears of it; and publishing the
     // first notice version told it too.
-    let sent = requests + requests / 10 + 1;
+    let sent = requests + warm_up + 1;
     println!(
         "\nwebhooks acknowledged by the local processor during the run (`consent.changed` per write, one `notice.published`): {} of {sent}",
         processor.received()
