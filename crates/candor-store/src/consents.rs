@@ -325,11 +325,12 @@ impl Store {
 
     /// The ledgers of several subjects, without proofs, of those candor knows (a subject
     /// whose rows were all swept is known with an empty ledger): what the consent cache
-    /// reads when it misses, and ingestion for a batch of events. The database answers with ONE row, every ledger row of the
-    /// batch in a JSON array: the driver hands each result row from its connection thread
-    /// to the caller's, one at a time (per subject read in batches of eight, 34 µs of CPU
-    /// this way against 40 with a result row per ledger row, on two cores). One query also
-    /// answers both whether a subject is known and what it chose.
+    /// reads when it misses, and ingestion for a batch of events. The database answers with
+    /// ONE row, every ledger row of the batch in a JSON array: the driver hands each result
+    /// row from its connection thread to the caller's, one at a time (per subject read in
+    /// batches of eight, 34 µs of CPU this way against 40 with a result row per ledger row,
+    /// on two cores). One query also answers both whether a subject is known and what it
+    /// chose.
     pub async fn known_consent_states(&self, pids: &[Pid]) -> Result<HashMap<Pid, Vec<ConsentRecord>>> {
         let select = match self.backend() {
             crate::Backend::Sqlite => {

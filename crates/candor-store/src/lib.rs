@@ -460,9 +460,12 @@ impl Store {
                 let busy_timeout = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
                 if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(busy_timeout)).execute(&mut *writer).await {
                     // Never hand writers a connection that gives up at the first lock: open
-                    // a new one in its place.
-                    drop(deadpool::unmanaged::Object::take(writer));
-                    let _ = write.add(SqliteConnection::connect_with(write_options).await?).await;
+                    // a new one in its place. If none opens, keep this one: a writer that
+                    // gives up early still writes, where an empty pool would stop them all.
+                    if let Ok(fresh) = SqliteConnection::connect_with(write_options).await {
+                        drop(deadpool::unmanaged::Object::take(writer));
+                        let _ = write.add(fresh).await;
+                    }
                     return Err(e.into());
                 }
                 if !restarted? {
